@@ -1,0 +1,136 @@
+"""The one exception hierarchy of shopseq.
+
+```
+ShopseqError                          base: `except ShopseqError` catches everything we raise on purpose
+├── InputError (also ValueError)      the user gave us something we cannot use
+│   ├── SchemaMismatchError           a file lacks required columns or has wrong types
+│   ├── BadRowError                   one row fails a rule (strict mode; same text as its quarantine record)
+│   ├── ConfigError                   unknown key or invalid value in a config file or flag
+│   └── UnknownIdError (also LookupError)  an id absent from the vocabulary (serve answers 404)
+├── NotFittedError (also AttributeError)  model used before fit
+├── ArtifactError                     run directory missing, incomplete or from an incompatible version
+└── StoreError                        the event store cannot be opened or written
+```
+
+Errors keep their parts as attributes and build the message from them, so the quarantine table, the
+CLI and HTTP bodies all render the same object.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "ArtifactError",
+    "BadRowError",
+    "ConfigError",
+    "InputError",
+    "NotFittedError",
+    "SchemaMismatchError",
+    "ShopseqError",
+    "StoreError",
+    "UnknownIdError",
+]
+
+
+class ShopseqError(Exception):
+    """Base of every error shopseq raises on purpose."""
+
+
+class InputError(ShopseqError, ValueError):
+    """The user gave us something we cannot use."""
+
+
+class SchemaMismatchError(InputError):
+    """A file lacks required columns or cannot be read with the chosen layout.
+
+    Attributes:
+        path: The file.
+        missing: Required source columns that were not found.
+        found: The columns the file has.
+        hint: How to fix it.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        missing: list[str] | None = None,
+        found: list[str] | None = None,
+        hint: str = "",
+        detail: str = "",
+    ) -> None:
+        self.path = Path(path)
+        self.missing = list(missing or [])
+        self.found = list(found or [])
+        self.hint = hint
+        parts = [f"{self.path.name}:"]
+        if detail:
+            parts.append(detail)
+        if self.missing:
+            parts.append(f"missing required columns {self.missing}; found {self.found}")
+        message = " ".join(parts)
+        if hint:
+            message += f"; {hint}"
+        super().__init__(message)
+
+
+class BadRowError(InputError):
+    """One input row breaks a validation rule.
+
+    Attributes:
+        path: The file the row came from.
+        line: Physical line number in the file (1-based, header included).
+        column: Name of the offending source column ("" when the whole row is at fault).
+        value: The raw value (or row text) that broke the rule.
+        reason: Machine-readable reason code (a ``QuarantineReason`` value).
+        detail: What is wrong and what was expected.
+    """
+
+    def __init__(
+        self, path: Path | str, line: int, column: str, value: str, reason: str, detail: str
+    ) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.column = column
+        self.value = value
+        self.reason = reason
+        self.detail = detail
+        super().__init__(self.render(self.path.name, line, column, value, detail))
+
+    @staticmethod
+    def render(file_name: str, line: int, column: str, value: str, detail: str) -> str:
+        """Build the one message shape used by strict mode and the quarantine table.
+
+        Args:
+            file_name: File name to show.
+            line: Physical line number.
+            column: Source column name, or "" for a whole-row problem.
+            value: The offending raw value.
+            detail: What is wrong and what was expected.
+
+        Returns:
+            ``{file}:{line}: column '{name}': {value!r} {detail}``.
+        """
+        where = f"column '{column}': " if column else ""
+        return f"{file_name}:{line}: {where}{value!r} {detail}"
+
+
+class ConfigError(InputError):
+    """An unknown key or invalid value in a config file or command-line flag."""
+
+
+class UnknownIdError(InputError, LookupError):
+    """An id that the vocabulary does not know."""
+
+
+class NotFittedError(ShopseqError, AttributeError):
+    """A model was used before ``fit``."""
+
+
+class ArtifactError(ShopseqError):
+    """A run directory is missing, incomplete, or from an incompatible version."""
+
+
+class StoreError(ShopseqError):
+    """The event store cannot be opened, read or written."""
