@@ -1,14 +1,14 @@
 """The one exception hierarchy of shopseq.
 
 ```
-ShopseqError                          base: `except ShopseqError` catches everything we raise on purpose
+ShopseqError                          base: `except ShopseqError` catches all we raise on purpose
 ├── InputError (also ValueError)      the user gave us something we cannot use
 │   ├── SchemaMismatchError           a file lacks required columns or has wrong types
-│   ├── BadRowError                   one row fails a rule (strict mode; same text as its quarantine record)
+│   ├── BadRowError                   one row fails a rule (strict mode; as its quarantine record)
 │   ├── ConfigError                   unknown key or invalid value in a config file or flag
 │   └── UnknownIdError (also LookupError)  an id absent from the vocabulary (serve answers 404)
 ├── NotFittedError (also AttributeError)  model used before fit
-├── ArtifactError                     run directory missing, incomplete or from an incompatible version
+├── ArtifactError                     run directory missing, incomplete or of another version
 └── StoreError                        the event store cannot be opened or written
 ```
 

@@ -9,8 +9,9 @@ total, reproducible order when timestamps tie.
 Identifiers are strings: public datasets mix integer ids, UUIDs and product codes, and pseudonymised
 user ids are hex digests. Contiguous integer indices are made later, in ``sequences/vocab.py``.
 
-Timestamps are UTC. In the store they are a naive ``TIMESTAMP`` (microseconds) whose wall-clock value
-is UTC: DuckDB and Spark agree on naive UTC without a session time zone, which keeps the same Ibis
+Timestamps are UTC. In the store they are a naive ``TIMESTAMP`` (microseconds) whose wall-clock
+value is UTC: DuckDB and Spark agree on naive UTC without a session time zone, which keeps the
+same Ibis
 expressions portable between them (see docs/ARCHITECTURE.md).
 """
 

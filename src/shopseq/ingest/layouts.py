@@ -131,7 +131,8 @@ class Layout(BaseModel):
 
 _TAOBAO = Layout(
     name="taobao",
-    description="Alibaba Tianchi UserBehavior.csv: user,item,category,behavior,timestamp (no header)",
+    description="Alibaba Tianchi UserBehavior.csv: user,item,category,behavior,timestamp "
+    "(no header)",
     columns={
         USER_ID: "user",
         ITEM_ID: "item",

@@ -175,11 +175,7 @@ def _ingest_one(
     rows_read = accepted = quarantined = 0
     by_reason: dict[str, int] = {}
     with store.transaction() as con:
-        file_id = int(
-            con.execute("SELECT COALESCE(MAX(source_file_id), 0) + 1 FROM source_files").fetchone()[
-                0
-            ]
-        )  # type: ignore[index]
+        file_id = _scalar(con, "SELECT COALESCE(MAX(source_file_id), 0) + 1 FROM source_files")
         for batch in read_batches(path, config.layout, block_bytes=config.block_bytes):
             rows_read += batch.table.num_rows + len(batch.rejected)
             con.register("_raw_batch", batch.table)
@@ -274,7 +270,14 @@ def _insert_accepted(
         con.register("_accepted", table)
         con.execute("INSERT INTO events SELECT * FROM _accepted")
         con.unregister("_accepted")
-    return int(con.execute("SELECT count(*) FROM _checked WHERE reason IS NULL").fetchone()[0])  # type: ignore[index]
+    return _scalar(con, "SELECT count(*) FROM _checked WHERE reason IS NULL")
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
+    row = con.execute(query).fetchone()
+    if row is None:  # an aggregate always returns one row
+        raise StoreError(f"query returned no row: {query}")
+    return int(row[0])
 
 
 def _insert_quarantine(

@@ -128,11 +128,12 @@ def _open_binary(path: Path) -> BinaryIO:
     suffix = path.suffix.lower()
     try:
         if suffix == ".gz":
-            return gzip.open(path, "rb")
+            return cast(BinaryIO, gzip.open(path, "rb"))
         if suffix == ".bz2":
-            return bz2.open(path, "rb")
+            return cast(BinaryIO, bz2.open(path, "rb"))
         if suffix == ".zst":
-            return cast(BinaryIO, zstandard.open(path, "rb"))
+            # zstandard's reader has no readline(); buffering adds it.
+            return cast(BinaryIO, io.BufferedReader(zstandard.open(path, "rb")))
         return path.open("rb")
     except OSError as err:
         raise SchemaMismatchError(path, detail=f"cannot open: {err}") from err
@@ -344,7 +345,8 @@ def _read_lines(
                             "",
                             _clip(raw.decode("utf-8", "backslashreplace")),
                             QuarantineReason.BAD_ENCODING,
-                            f"is not valid UTF-8 ({err.reason} at byte {err.start}); expected UTF-8",
+                            f"is not valid UTF-8 ({err.reason} at byte {err.start}); "
+                            "expected UTF-8",
                         )
                     )
                     continue

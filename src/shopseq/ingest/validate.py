@@ -107,7 +107,8 @@ def _text(layout: Layout, source: str) -> str:
     expr = f"NULLIF(TRIM(CAST({_ident(source)} AS VARCHAR)), '')"
     markers = layout.null_values.get(source)
     if markers:
-        expr = f"CASE WHEN {expr} IN ({', '.join(_quote(m) for m in markers)}) THEN NULL ELSE {expr} END"
+        listed = ", ".join(_quote(m) for m in markers)
+        expr = f"CASE WHEN {expr} IN ({listed}) THEN NULL ELSE {expr} END"
     return expr
 
 
@@ -162,7 +163,8 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
         relation: Name of the registered raw batch.
 
     Returns:
-        SQL returning the canonical columns, ``__line``, ``reason``, ``bad_column`` and ``bad_value``.
+        SQL returning the canonical columns, ``__line``, ``reason``, ``bad_column``,
+        ``bad_value``.
     """
     layout = rules.layout
     cols = layout.columns

@@ -1,4 +1,4 @@
-"""Sessionisation: cut each user's events into sessions at inactivity gaps (or use the data's own)."""
+"""Sessionisation: cut each user's events into sessions at inactivity gaps, or use the data's."""
 
 from __future__ import annotations
 

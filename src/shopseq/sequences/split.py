@@ -28,7 +28,7 @@ __all__ = ["EvalCases", "Split", "SplitReport", "leave_last_out", "time_cut"]
 
 @dataclass(frozen=True, slots=True)
 class EvalCases:
-    """Next-item cases: predict ``targets[j]`` from sequence ``seq_index[j]`` before ``position[j]``.
+    """Next-item cases: predict ``targets[j]`` from sequence ``seq_index[j]`` before it.
 
     Attributes:
         sequences: Full sequences (all events of the owners, encoded with the train vocabulary).
@@ -135,7 +135,8 @@ class Split:
 
 def _positions(offsets: np.ndarray) -> np.ndarray:
     lengths = np.diff(offsets)
-    return np.arange(int(offsets[-1])) - np.repeat(offsets[:-1], lengths)
+    positions: np.ndarray = np.arange(int(offsets[-1])) - np.repeat(offsets[:-1], lengths)
+    return positions
 
 
 def _assemble(

@@ -1,0 +1,5 @@
+"""`python -m shopseq`."""
+
+from shopseq.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""The `shopseq` command: one Typer app composed from one module per command.
+
+Errors raised on purpose (``ShopseqError``) are shown as one readable line and exit with 2 (bad
+input) or 1 (anything else); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from shopseq.errors import InputError, ShopseqError
+
+from .demo import demo
+from .generate import generate
+from .ingest import ingest
+from .options import err_console
+from .prepare import prepare
+from .stats import stats
+
+__all__ = ["app", "main", "run"]
+
+app = typer.Typer(
+    name="shopseq",
+    help="E-commerce behaviour logs to analyses, predictions and plans.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(demo)
+app.command()(generate)
+app.command()(ingest)
+app.command()(prepare)
+app.command()(stats)
+
+
+def run(argv: list[str]) -> int:
+    """Run the command line and return its exit code (used by ``main`` and the tests).
+
+    Args:
+        argv: Arguments after the program name.
+
+    Returns:
+        0 on success, 2 for bad input, 1 for other errors.
+    """
+    debug = "--debug" in argv
+    args = [a for a in argv if a != "--debug"]
+    try:
+        app(args=args, prog_name="shopseq", standalone_mode=False)
+    except InputError as err:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        return 2
+    except ShopseqError as err:
+        if debug:
+            raise
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        return 1
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except click.Abort:
+        err_console.print("aborted")
+        return 1
+    return 0
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run(sys.argv[1:]))

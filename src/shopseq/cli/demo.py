@@ -1,0 +1,51 @@
+"""`shopseq demo`: the main job end to end on generated data, in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
+from shopseq.prepare import PrepareConfig
+from shopseq.prepare.profile import profile_store
+from shopseq.store import open_store
+from shopseq.synthetic import GeneratorConfig
+
+from .generate import run_generate
+from .ingest import run_ingest
+from .options import ThreadsOption, console
+from .prepare import run_prepare
+from .render import show_profile
+
+__all__ = ["demo"]
+
+
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Directory for the log, store and outputs.")] = Path(
+        "shopseq-demo"
+    ),
+    events: Annotated[int, typer.Option("--events", "-n", help="Events to generate.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: ThreadsOption = None,
+) -> None:
+    """Generate a shop log, ingest it into the embedded store, prepare it and profile it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / "events.csv.zst"
+    store_path = workdir / "shopseq.duckdb"
+    if store_path.exists():
+        store_path.unlink()  # the demo always starts from an empty store
+    console.rule("[bold]1. generate")
+    config = GeneratorConfig(
+        n_events=events, seed=seed, dirty_fraction=0.001, duplicate_fraction=0.002
+    )
+    run_generate(config, log)
+    console.rule("[bold]2. ingest")
+    run_ingest([log], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store_path, threads)
+    console.rule("[bold]3. prepare")
+    run_prepare(PrepareConfig(), store_path, threads)
+    console.rule("[bold]4. stats")
+    with open_store(store_path, read_only=True, threads=threads) as store:
+        show_profile(console, profile_store(store))
+    console.print(f"\nstore: {store_path}   (try: shopseq stats --store {store_path})")

@@ -1,0 +1,188 @@
+"""`shopseq ingest`: validate files into the event store."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import SecretBytes
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shopseq.errors import ConfigError
+from shopseq.ingest import (
+    BUILTIN_LAYOUTS,
+    IngestConfig,
+    IngestReport,
+    Layout,
+    TsFormat,
+    generic_layout,
+    ingest_files,
+    load_layout_file,
+)
+from shopseq.store import open_store
+
+from .options import StoreOption, ThreadsOption, console, default_store_path
+from .render import show_ingest
+
+__all__ = ["ingest", "resolve_layout", "run_ingest"]
+
+KEY_ENV = "SHOPSEQ_PSEUDONYM_KEY"
+
+
+def resolve_layout(
+    layout: str | None,
+    layout_file: Path | None,
+    columns: list[str],
+    actions: list[str],
+    delimiter: str | None,
+    ts_format: TsFormat | None,
+    no_header: bool,
+) -> Layout:
+    """Turn the layout options into one validated layout.
+
+    Args:
+        layout: Built-in layout name.
+        layout_file: TOML layout file.
+        columns: ``canonical=source`` overrides.
+        actions: ``source=action`` overrides.
+        delimiter: Field separator override.
+        ts_format: Timestamp format override.
+        no_header: The file has no header line.
+
+    Returns:
+        The layout.
+
+    Raises:
+        ConfigError: If the name is unknown or both a name and a file are given.
+    """
+    if layout and layout_file:
+        raise ConfigError("give --layout or --layout-file, not both")
+    if layout_file:
+        base = load_layout_file(layout_file)
+    elif layout:
+        if layout not in BUILTIN_LAYOUTS:
+            raise ConfigError(
+                f"unknown layout {layout!r}; built-in layouts: {', '.join(BUILTIN_LAYOUTS)}"
+            )
+        base = BUILTIN_LAYOUTS[layout]
+    else:
+        base = BUILTIN_LAYOUTS["shopseq"]
+    if not (columns or actions or delimiter or ts_format or no_header):
+        return base
+    return generic_layout(
+        columns,
+        actions,
+        base=base,
+        delimiter=delimiter,
+        ts_format=ts_format,
+        header=False if no_header else None,
+    )
+
+
+def _pseudonym_key(key_file: Path | None) -> SecretBytes:
+    if key_file is not None:
+        try:
+            return SecretBytes(key_file.read_bytes().strip())
+        except OSError as err:
+            raise ConfigError(f"--key-file {key_file}: cannot read: {err}") from err
+    value = os.environ.get(KEY_ENV)
+    if not value:
+        raise ConfigError(
+            f"--pseudonymize needs a secret key: pass --key-file PATH or set ${KEY_ENV} "
+            "(e.g. python -c 'import secrets; print(secrets.token_hex(32))'); keep it outside "
+            "the store, and reuse it so later files map users to the same pseudonyms"
+        )
+    return SecretBytes(value.encode())
+
+
+def run_ingest(
+    files: list[Path], config: IngestConfig, store_path: Path, threads: int | None = None
+) -> IngestReport:
+    """Ingest with a progress display and print the report.
+
+    Args:
+        files: Input files.
+        config: Ingest settings.
+        store_path: The DuckDB file.
+        threads: DuckDB threads.
+
+    Returns:
+        The report.
+    """
+    with (
+        open_store(store_path, threads=threads) as store,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress,
+    ):
+        task = progress.add_task("ingesting", total=None)
+
+        def advance(path: Path, rows: int) -> None:
+            progress.update(task, description=f"ingesting {path.name}: {rows:,} rows")
+
+        report = ingest_files(files, config, store, on_progress=advance)
+    show_ingest(console, report)
+    return report
+
+
+def ingest(
+    files: Annotated[
+        list[Path], typer.Argument(help="CSV (.gz/.zst), Parquet or JSON-lines files.")
+    ],
+    layout: Annotated[
+        str | None, typer.Option(help="Built-in layout (see --list-layouts).")
+    ] = None,
+    layout_file: Annotated[Path | None, typer.Option(help="Layout TOML file.")] = None,
+    column: Annotated[
+        list[str] | None, typer.Option("--column", help="Map a column: canonical=source.")
+    ] = None,
+    action: Annotated[
+        list[str] | None, typer.Option("--action", help="Map an action: source_value=action.")
+    ] = None,
+    delimiter: Annotated[str | None, typer.Option(help="Field separator.")] = None,
+    ts_format: Annotated[TsFormat | None, typer.Option(help="Timestamp format.")] = None,
+    no_header: Annotated[bool, typer.Option(help="The files have no header line.")] = False,
+    strict: Annotated[bool, typer.Option(help="Stop at the first bad row.")] = False,
+    pseudonymize: Annotated[
+        bool,
+        typer.Option(help=f"Replace user ids by keyed hashes (key: --key-file or ${KEY_ENV})."),
+    ] = False,
+    key_file: Annotated[Path | None, typer.Option(help="File holding the pseudonym key.")] = None,
+    ts_min: Annotated[datetime, typer.Option(help="Earliest accepted timestamp (UTC).")] = datetime(
+        1990, 1, 1
+    ),
+    ts_max: Annotated[
+        datetime | None, typer.Option(help="Latest accepted timestamp (UTC; default: now + 1 day).")
+    ] = None,
+    list_layouts: Annotated[bool, typer.Option(help="List built-in layouts and exit.")] = False,
+    store: StoreOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Validate raw event files into the event store; bad rows go to quarantine with reasons."""
+    if list_layouts:
+        table = Table(title="Built-in layouts")
+        table.add_column("name")
+        table.add_column("what it reads")
+        for name, value in BUILTIN_LAYOUTS.items():
+            table.add_row(name, value.description)
+        console.print(table)
+        return
+    chosen = resolve_layout(
+        layout, layout_file, column or [], action or [], delimiter, ts_format, no_header
+    )
+    config = IngestConfig(
+        layout=chosen,
+        strict=strict,
+        pseudonymize_key=_pseudonym_key(key_file) if pseudonymize else None,
+        ts_min=ts_min,
+        ts_max=ts_max,
+    )
+    run_ingest(files, config, store or default_store_path(), threads)

@@ -1,0 +1,47 @@
+"""Options shared by several commands (resolved here, at the edge, then passed down)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from shopseq.store import DEFAULT_STORE_NAME
+
+__all__ = ["StoreOption", "ThreadsOption", "console", "default_store_path", "err_console"]
+
+#: Output for results; errors go to stderr.
+console = Console()
+err_console = Console(stderr=True)
+
+
+def default_store_path() -> Path:
+    """The store used when ``--store`` is not given: ``$SHOPSEQ_STORE`` or ./shopseq.duckdb.
+
+    Returns:
+        The path.
+    """
+    return Path(os.environ.get("SHOPSEQ_STORE", DEFAULT_STORE_NAME))
+
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="Event store (DuckDB file). Default: $SHOPSEQ_STORE or ./shopseq.duckdb.",
+        show_default=False,
+    ),
+]
+
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Worker threads for DuckDB (default: all cores).",
+        show_default=False,
+    ),
+]

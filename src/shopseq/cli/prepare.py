@@ -1,0 +1,67 @@
+"""`shopseq prepare`: clean and sessionise the stored events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shopseq.prepare import (
+    BotFilterConfig,
+    DedupeConfig,
+    PrepareConfig,
+    PrepareReport,
+    SessionizeConfig,
+    prepare_events,
+)
+from shopseq.store import open_store
+
+from .options import StoreOption, ThreadsOption, console, default_store_path
+from .render import show_prepare
+
+__all__ = ["prepare", "run_prepare"]
+
+
+def run_prepare(
+    config: PrepareConfig, store_path: Path, threads: int | None = None
+) -> PrepareReport:
+    """Run prepare with a status line and print the report.
+
+    Args:
+        config: Prepare settings.
+        store_path: The DuckDB file.
+        threads: DuckDB threads.
+
+    Returns:
+        The report.
+    """
+    with open_store(store_path, threads=threads) as store, console.status("preparing events"):
+        report = prepare_events(store, config)
+    show_prepare(console, report)
+    return report
+
+
+def prepare(
+    session_gap: Annotated[
+        int, typer.Option(help="Inactivity gap (seconds) that ends a session.")
+    ] = 1800,
+    dataset_sessions: Annotated[
+        bool, typer.Option(help="Use the session ids the data brought.")
+    ] = False,
+    repeat_window: Annotated[
+        int, typer.Option(help="Drop same user/item/action repeated within N seconds (0: off).")
+    ] = 0,
+    max_events_per_minute: Annotated[
+        int | None, typer.Option(help="Remove users with more events in one minute (bots).")
+    ] = None,
+    store: StoreOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Clean (dedupe, missing values, bots) and sessionise events into events_prepared."""
+    config = PrepareConfig(
+        dedupe=DedupeConfig(repeat_window_seconds=repeat_window),
+        bots=BotFilterConfig(max_events_per_minute=max_events_per_minute),
+        sessionize=SessionizeConfig(gap_seconds=session_gap, use_dataset_sessions=dataset_sessions),
+    )
+    run_prepare(config, store or default_store_path(), threads)

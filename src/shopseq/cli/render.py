@@ -1,0 +1,147 @@
+"""Rich renderings of reports (library code returns data; only the CLI prints)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from shopseq.ingest import IngestReport
+from shopseq.prepare import PrepareReport
+from shopseq.prepare.profile import DatasetProfile, Quantiles
+
+__all__ = ["show_ingest", "show_prepare", "show_profile"]
+
+
+def _n(value: float | int | None) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+def show_ingest(console: Console, report: IngestReport) -> None:
+    """Print one row per file and the reconciled totals.
+
+    Args:
+        console: Where to print.
+        report: The ingest report.
+    """
+    table = Table(title="Ingest", show_footer=True)
+    table.add_column("file", footer="total")
+    table.add_column("read", justify="right", footer=_n(report.rows_read))
+    table.add_column("accepted", justify="right", footer=_n(report.rows_accepted))
+    table.add_column("quarantined", justify="right", footer=_n(report.rows_quarantined))
+    table.add_column("reasons")
+    table.add_column("rows/s", justify="right")
+    for f in report.files:
+        if f.already_ingested:
+            table.add_row(
+                f.path.name,
+                _n(f.rows_read),
+                "-",
+                "-",
+                "[yellow]already ingested (same SHA-256): skipped[/]",
+                "-",
+            )
+            continue
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(f.by_reason.items()))
+        speed = _n(f.rows_read / f.seconds) if f.seconds else "-"
+        table.add_row(
+            f.path.name,
+            _n(f.rows_read),
+            _n(f.rows_accepted),
+            _n(f.rows_quarantined),
+            reasons,
+            speed,
+        )
+    console.print(table)
+    ok = report.rows_read == report.rows_accepted + report.rows_quarantined
+    console.print(
+        f"read {report.rows_read:,} = accepted {report.rows_accepted:,} + quarantined "
+        f"{report.rows_quarantined:,}" + (" [green]✓[/]" if ok else " [red]✗ MISMATCH[/]")
+    )
+
+
+def show_prepare(console: Console, report: PrepareReport) -> None:
+    """Print what each prepare step removed or filled.
+
+    Args:
+        console: Where to print.
+        report: The prepare report.
+    """
+    table = Table(title="Prepare")
+    table.add_column("step")
+    table.add_column("effect", justify="right")
+    table.add_column("seconds", justify="right")
+    s = report.seconds
+    table.add_row("events in", _n(report.rows_in), "")
+    table.add_row("exact duplicates removed", _n(report.exact_duplicates), f"{s['dedupe']:.2f}")
+    table.add_row("rapid repeats removed", _n(report.repeats), "")
+    table.add_row(
+        f"bot users removed ({report.bot_users:,})", _n(report.bot_events), f"{s['bots']:.2f}"
+    )
+    for column, count in report.filled.items():
+        table.add_row(f"{column} filled", _n(count), "")
+    table.add_row("sessions", _n(report.sessions), f"{s['sessionize']:.2f}")
+    table.add_row("events out", _n(report.rows_out), f"{s['total']:.2f}")
+    console.print(table)
+
+
+def _quantile_cells(q: Quantiles | None) -> list[str]:
+    if q is None:
+        return ["-"] * 5
+    return [f"{q.mean:,.1f}", _n(q.p50), _n(q.p90), _n(q.p99), _n(q.max)]
+
+
+def show_profile(console: Console, profile: DatasetProfile) -> None:
+    """Print the dataset profile as tables.
+
+    Args:
+        console: Where to print.
+        profile: The profile.
+    """
+    overview = Table(title=f"Dataset ({profile.table})", show_header=False)
+    overview.add_column("what")
+    overview.add_column("value", justify="right")
+    rows = [
+        ("files ingested", _n(profile.n_files)),
+        ("rows read", _n(profile.rows_read)),
+        ("rows quarantined", _n(profile.rows_quarantined)),
+        ("events accepted", _n(profile.raw_events)),
+        ("exact duplicates among them", _n(profile.exact_duplicates)),
+        ("events", _n(profile.n_events)),
+        ("users", _n(profile.n_users)),
+        ("items", _n(profile.n_items)),
+        ("categories", _n(profile.n_categories)),
+        ("sessions", _n(profile.n_sessions)),
+        ("first event", str(profile.first_ts)),
+        ("last event", str(profile.last_ts)),
+        ("user-item sparsity", f"{profile.sparsity:.6f}"),
+    ]
+    for what, value in rows:
+        overview.add_row(what, value)
+    console.print(overview)
+
+    actions = Table(title="Events per action")
+    actions.add_column("action")
+    actions.add_column("events", justify="right")
+    actions.add_column("share", justify="right")
+    for action, count in profile.events_by_action.items():
+        actions.add_row(action, _n(count), f"{count / max(profile.n_events, 1):.2%}")
+    console.print(actions)
+
+    dist = Table(title="Events per group")
+    for name in ("group", "mean", "p50", "p90", "p99", "max"):
+        dist.add_column(name, justify="left" if name == "group" else "right")
+    dist.add_row("per user", *_quantile_cells(profile.events_per_user))
+    dist.add_row("per session", *_quantile_cells(profile.events_per_session))
+    console.print(dist)
+
+    if profile.quarantine_by_reason:
+        quarantine = Table(title="Quarantine")
+        quarantine.add_column("reason")
+        quarantine.add_column("rows", justify="right")
+        for reason, count in profile.quarantine_by_reason.items():
+            quarantine.add_row(reason, _n(count))
+        console.print(quarantine)
