@@ -15,9 +15,9 @@ All randomness comes from ``np.random.default_rng(config.seed)``, so a config fi
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,8 @@ class GeneratorConfig(BaseModel):
     """How big and how dirty a synthetic log to make.
 
     Attributes:
-        n_events: Target number of events (the result is within a few per cent).
+        n_events: Target number of events. The result is within a few per cent below it, unless
+            ``n_days`` is too short for the users' sessions to fit without overlapping.
         n_users: Number of users; ``n_events // 40`` when ``None``.
         n_items: Number of items; ``max(n_events // 100, 50, n_categories)`` when ``None``.
         n_categories: Number of item categories.
@@ -463,7 +464,7 @@ def _to_table(
     n_words = len(_CATEGORY_WORDS)  # "shoes", ..., then "shoes 1", ... for further categories
     names = [f"{_CATEGORY_WORDS[i % n_words]} {i // n_words}" for i in range(config.n_categories)]
     names = [name.removesuffix(" 0") for name in names]
-    base_us = (config.start - datetime(1970, 1, 1)) // np.timedelta64(1, "us").item()
+    base_us = (config.start - datetime(1970, 1, 1)) // timedelta(microseconds=1)
     columns = [
         users.take(user[sess]),
         _labels("i", config.resolved_n_items, 5).take(catalog.label[pos]),
@@ -527,9 +528,9 @@ def write_events(table: pa.Table, path: Path, config: GeneratorConfig) -> Genera
     defect = _Defects(dirty, kind, variant, kinds)
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A unique name in the same directory, so os.replace is an atomic rename (mkstemp would
+    # leave the file mode 0600).
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         if fmt == "parquet":
             typed = defect.apply(table, 0, n, typed=True)
