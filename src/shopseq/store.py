@@ -141,7 +141,7 @@ class Store:
         Returns:
             The result as an Arrow table.
         """
-        return self._duckdb().execute(query, params or []).fetch_arrow_table()
+        return self._duckdb().execute(query, params or []).to_arrow_table()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -176,13 +176,21 @@ class Store:
         return self.connection
 
 
-def open_store(path: Path | None, *, read_only: bool = False, threads: int | None = None) -> Store:
+def open_store(
+    path: Path | None,
+    *,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> Store:
     """Open (creating if needed) the embedded DuckDB event store.
 
     Args:
         path: DuckDB file; ``None`` opens a private in-memory store (tests, one-off runs).
         read_only: Open without write access (several readers may share a file).
         threads: DuckDB worker threads; ``None`` lets DuckDB use every core.
+        memory_limit: DuckDB memory limit such as ``"1GB"`` (it spills to disk beyond it);
+            ``None`` keeps DuckDB's default (80 % of RAM).
 
     Returns:
         The open store, with the ingest tables created.
@@ -205,6 +213,11 @@ def open_store(path: Path | None, *, read_only: bool = False, threads: int | Non
     con.execute("SET TimeZone = 'UTC'")
     if threads is not None:
         con.execute(f"SET threads TO {int(threads)}")
+    if memory_limit is not None:
+        try:
+            con.execute("SET memory_limit = ?", [memory_limit])
+        except duckdb.Error as err:
+            raise StoreError(f"invalid memory limit {memory_limit!r}: {err}") from err
     if not read_only:
         con.execute(duckdb_ddl("events"))
         con.execute(_QUARANTINE_DDL)

@@ -118,15 +118,26 @@ class Layout(BaseModel):
     def required_source_columns(self) -> list[str]:
         """Return the source columns a file must have for this layout.
 
+        Optional canonical columns (session, category, price, quantity, query) may be absent from a
+        file; they are then missing on every row.
+
         Returns:
-            Source column names, in canonical order.
+            Source column names.
         """
-        names = [self.columns[c] for c in EVENT_COLUMNS if c in self.columns]
-        if self.ts_offset_ms_column:
-            names.append(self.ts_offset_ms_column)
-        if self.user_fallback_column and self.user_fallback_column not in names:
-            names.append(self.user_fallback_column)
+        names = [self.columns[c] for c in REQUIRED_COLUMNS if c in self.columns]
+        for extra in (self.ts_offset_ms_column, self.user_fallback_column):
+            if extra and extra not in names:
+                names.append(extra)
         return names
+
+    def mapped_source_columns(self) -> list[str]:
+        """Return every source column the layout reads (required first, then optional).
+
+        Returns:
+            Source column names without repeats.
+        """
+        optional = [self.columns[c] for c in EVENT_COLUMNS if c in self.columns]
+        return list(dict.fromkeys(self.required_source_columns() + optional))
 
 
 _TAOBAO = Layout(

@@ -179,23 +179,30 @@ def _ingest_one(
         for batch in read_batches(path, config.layout, block_bytes=config.block_bytes):
             rows_read += batch.table.num_rows + len(batch.rejected)
             con.register("_raw_batch", batch.table)
+            # Materialise the validated batch once (as a view inside INSERT ... WHERE, DuckDB
+            # re-evaluated the rule chain and ran >10x slower, measured on 1 M rows).
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _checked AS "
                 + validation_sql(rules, batch.table.schema, "_raw_batch")
             )
+            if config.strict:
+                bad = _bad_rows(con, batch.rejected, rules)
+                if bad:
+                    first = min(bad, key=lambda r: r.line)
+                    raise BadRowError(
+                        path,
+                        first.line,
+                        first.column,
+                        first.raw_value,
+                        first.reason.value,
+                        first.detail,
+                    )
+            n_accepted = _insert_accepted(con, file_id, pseudonymizer)
+            accepted += n_accepted
+            if not config.strict:
+                has_bad = n_accepted < batch.table.num_rows
+                bad = _bad_rows(con, batch.rejected, rules) if has_bad else list(batch.rejected)
             con.unregister("_raw_batch")
-            bad = _bad_rows(con, batch.rejected, rules)
-            if config.strict and bad:
-                first = min(bad, key=lambda r: r.line)
-                raise BadRowError(
-                    path,
-                    first.line,
-                    first.column,
-                    first.raw_value,
-                    first.reason.value,
-                    first.detail,
-                )
-            accepted += _insert_accepted(con, file_id, pseudonymizer)
             quarantined += _insert_quarantine(
                 con, path, file_id, bad, pseudonymizer is not None, config.layout
             )
@@ -262,15 +269,14 @@ def _insert_accepted(
     columns = ", ".join(EVENT_COLUMNS)
     select = f"SELECT {columns}, {file_id}, {LINE_COLUMN} FROM _checked WHERE reason IS NULL"
     if pseudonymizer is None:
-        con.execute(f"INSERT INTO events {select}")
-    else:
-        table = con.execute(select).fetch_arrow_table()
-        index = table.schema.get_field_index(USER_ID)
-        table = table.set_column(index, USER_ID, pseudonymizer.apply(table.column(USER_ID)))
-        con.register("_accepted", table)
-        con.execute("INSERT INTO events SELECT * FROM _accepted")
-        con.unregister("_accepted")
-    return _scalar(con, "SELECT count(*) FROM _checked WHERE reason IS NULL")
+        return _scalar(con, f"INSERT INTO events {select}")
+    table = con.execute(select).to_arrow_table()
+    index = table.schema.get_field_index(USER_ID)
+    table = table.set_column(index, USER_ID, pseudonymizer.apply(table.column(USER_ID)))
+    con.register("_accepted", table)
+    con.execute("INSERT INTO events SELECT * FROM _accepted")
+    con.unregister("_accepted")
+    return int(table.num_rows)
 
 
 def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:

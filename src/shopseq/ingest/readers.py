@@ -287,7 +287,7 @@ def _read_parquet(path: Path, layout: Layout, block_bytes: int) -> Iterator[RawB
         raise SchemaMismatchError(path, detail=f"cannot be read as Parquet: {err}") from err
     found = list(parquet.schema_arrow.names)
     _check_columns(path, layout, found)
-    needed = list(dict.fromkeys(layout.required_source_columns()))
+    needed = [c for c in layout.mapped_source_columns() if c in found]
     row_bytes = max(1, parquet.metadata.serialized_size // max(1, parquet.metadata.num_rows))
     batch_rows = max(10_000, min(1_000_000, block_bytes // max(row_bytes, 16)))
     start = 1
@@ -317,7 +317,7 @@ def _read_lines(
     These formats have no streaming Arrow reader that keeps line numbers for bad rows; they are
     far rarer than CSV, so a simple line loop is the honest trade (slower, exact).
     """
-    names = list(layout.required_source_columns()) if as_json else _whitespace_header(path, layout)
+    names = layout.mapped_source_columns() if as_json else _whitespace_header(path, layout)
     if not as_json:
         _check_columns(path, layout, names)
     line_no = 0

@@ -124,7 +124,7 @@ def _ts_micros(rules: RuleSet, schema: pa.Schema) -> tuple[str, str]:
     source = layout.columns[TS]
     raw = _text(layout, source)
     col_type = schema.field(source).type
-    iso = f"epoch_us(CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP))"
+    iso = f"epoch_us(TRY_CAST({raw} AS TIMESTAMPTZ))"
     number = f"TRY_CAST({raw} AS DOUBLE)"
     fmt = layout.ts_format
     if fmt is TsFormat.AUTO and pa.types.is_timestamp(col_type):
@@ -191,11 +191,14 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
             action = f"CASE WHEN lower({action_raw}) IN ({known}) THEN lower({action_raw}) END"
     ts_raw, ts_us = _ts_micros(rules, schema)
     lo, hi = _utc_micros(rules.ts_min), _utc_micros(rules.ts_max)
-    price_raw = _text(layout, cols[PRICE]) if PRICE in cols else "NULL"
-    qty_raw = _text(layout, cols[QUANTITY]) if QUANTITY in cols else "NULL"
+    present = set(schema.names)
 
     def optional(name: str) -> str:
-        return _text(layout, cols[name]) if name in cols else "CAST(NULL AS VARCHAR)"
+        if name in cols and cols[name] in present:
+            return _text(layout, cols[name])
+        return "CAST(NULL AS VARCHAR)"
+
+    price_raw, qty_raw = optional(PRICE), optional(QUANTITY)
 
     ts_col = cols.get(TS, layout.ts_offset_ms_column or "")
     checks = [
@@ -220,9 +223,12 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
             "q_raw",
         ),
     ]
-    reason = " ".join(f"WHEN {c} THEN {_quote(r.value)}" for c, r, _, _ in checks)
-    bad_column = " ".join(f"WHEN {c} THEN {_quote(col)}" for c, _, col, _ in checks)
-    bad_value = " ".join(f"WHEN {c} THEN {v}" for c, _, _, v in checks)
+    # The first failing check is found once per row (its number); reason, column and value are
+    # then looked up by that number, so no check expression is evaluated twice.
+    first_failure = " ".join(f"WHEN {c} THEN {n}" for n, (c, _, _, _) in enumerate(checks))
+    reason = " ".join(f"WHEN {n} THEN {_quote(r.value)}" for n, (_, r, _, _) in enumerate(checks))
+    bad_column = " ".join(f"WHEN {n} THEN {_quote(col)}" for n, (_, _, col, _) in enumerate(checks))
+    bad_value = " ".join(f"WHEN {n} THEN {v}" for n, (_, _, _, v) in enumerate(checks))
     price = "p / q" if layout.price_is_total else "p"
     return f"""
 WITH parsed AS (
@@ -244,6 +250,8 @@ WITH parsed AS (
         {optional(CATEGORY_ID)} AS c,
         {optional(QUERY)} AS qu
     FROM {relation}
+), checked AS (
+    SELECT *, CASE {first_failure} END AS _failure FROM parsed
 )
 SELECT
     u AS {USER_ID},
@@ -256,10 +264,10 @@ SELECT
     q AS {QUANTITY},
     qu AS {QUERY},
     {LINE_COLUMN},
-    CASE {reason} END AS reason,
-    CASE {bad_column} END AS bad_column,
-    CAST(CASE {bad_value} END AS VARCHAR) AS bad_value
-FROM parsed
+    CASE _failure {reason} END AS reason,
+    CASE _failure {bad_column} END AS bad_column,
+    CAST(CASE _failure {bad_value} END AS VARCHAR) AS bad_value
+FROM checked
 """
 
 
