@@ -333,7 +333,8 @@ def fetch_events(events: ibis.Table, config: SequenceConfig) -> EventArrays:
         _item=table[ITEM_ID],
         _category=table[CATEGORY_ID],
         _action=table[ACTION],
-        _ts=table[TS].epoch_seconds(),
+        # Truncate first: epoch_seconds() keeps fractions on DuckDB and is typed int32 by Ibis.
+        _ts=table[TS].truncate("s").epoch_seconds().cast("int64"),
         _f=table[SOURCE_FILE_ID],
         _r=table[SOURCE_ROW],
     ).order_by(["_owner", "_ts", "_f", "_r"])

@@ -104,7 +104,9 @@ class Vocabulary:
             External ids.
         """
         flat = np.asarray(indices).ravel()
-        valid = flat > 0
+        valid = (flat > 0) & (flat < self.size)
+        if not valid.any():
+            return [None] * len(flat)
         taken = pc.take(self.ids, pa.array(np.where(valid, flat - 1, 0)))
         return [v if ok else None for v, ok in zip(taken.to_pylist(), valid, strict=True)]
 
