@@ -28,7 +28,7 @@ import pyarrow as pa
 from shopseq.errors import StoreError
 from shopseq.schema import duckdb_ddl
 
-__all__ = ["DEFAULT_STORE_NAME", "Store", "open_store"]
+__all__ = ["DEFAULT_STORE_NAME", "Store", "open_spark_store", "open_store"]
 
 #: File name of the default store, created in the working directory by the CLI.
 DEFAULT_STORE_NAME = "shopseq.duckdb"
@@ -67,11 +67,13 @@ class Store:
         backend: The Ibis backend every transform runs on.
         connection: The raw DuckDB connection (``None`` on other engines); used by ingest's
             bulk appends only.
+        spark_session: The Spark session when the store runs on Spark.
     """
 
     path: Path | None
     backend: Any
     connection: duckdb.DuckDBPyConnection | None
+    spark_session: Any = None
 
     def table(self, name: str) -> ibis.Table:
         """Return a stored table as an Ibis expression.
@@ -128,6 +130,11 @@ class Store:
         Returns:
             The stored table.
         """
+        if self.spark_session is not None:
+            # Ibis goes through pandas, which turns null floats into NaN; Spark 4 reads Arrow
+            # directly and keeps nulls.
+            self.spark_session.createDataFrame(data).createOrReplaceTempView(name)
+            return self.backend.table(name)
         self.backend.create_table(name, data, overwrite=True)
         return self.backend.table(name)
 
@@ -223,3 +230,24 @@ def open_store(
         con.execute(_QUARANTINE_DDL)
         con.execute(_SOURCE_FILES_DDL)
     return Store(path=path, backend=ibis.duckdb.from_connection(con), connection=con)
+
+
+def open_spark_store(session: Any) -> Store:
+    """Wrap a running Spark session as a store: the same Ibis transforms run on Spark.
+
+    Use it when events outgrow one machine. The Spark session should use UTC
+    (``spark.sql.session.timeZone=UTC``) so that naive timestamps mean the same as in DuckDB.
+    Ingest's bulk append path is DuckDB-only; load events into Spark with Spark's own readers
+    (or ``store.write_arrow``) and run ``prepare`` / ``sequences`` / ``analyze`` expressions.
+
+    Args:
+        session: A ``pyspark.sql.SparkSession``.
+
+    Returns:
+        A store backed by Spark (``connection`` is ``None``).
+    """
+    try:
+        backend = ibis.pyspark.connect(session)
+    except ImportError as err:  # pragma: no cover - depends on the optional extra
+        raise StoreError("Spark support needs: pip install 'shopseq[spark]'") from err
+    return Store(path=None, backend=backend, connection=None, spark_session=session)
