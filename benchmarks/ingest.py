@@ -161,8 +161,9 @@ def main() -> None:
             f"### Generated log: {int(n):,} events ({size_mb:,.0f} MB CSV)\n",
             "| phase | seconds | events/s | peak RSS (MB) | goal |",
             "|---|---:|---:|---:|---|",
-            f"| generate (in memory) | {gen['generate_s']:.1f} | {gen['rows'] / gen['generate_s']:,.0f}"
-            f" | {gen['peak_mb']:,.0f} | 10 M well under a minute |",
+            f"| generate (in memory) | {gen['generate_s']:.1f} | "
+            f"{gen['rows'] / gen['generate_s']:,.0f} | {gen['peak_mb']:,.0f} | "
+            "10 M well under a minute |",
             f"| write CSV | {gen['write_s']:.1f} | {gen['rows'] / gen['write_s']:,.0f} | | |",
             f"| **ingest** (validate every row, quarantine, lineage) | {ing['seconds']:.1f} | "
             f"{n / ing['seconds']:,.0f} | {ing['peak_mb']:,.0f} | >= 1 M events/s, < 3 GB |",
@@ -200,7 +201,8 @@ def main() -> None:
                 )
                 lines.append(
                     f"| {name} | {layout} | {int(r['rows']):,} | {int(r['quarantined']):,} | "
-                    f"{r['seconds']:.2f} | {r['rows'] / r['seconds']:,.0f} | {r['prepare_s']:.2f} | "
+                    f"{r['seconds']:.2f} | {r['rows'] / r['seconds']:,.0f} | "
+                    f"{r['prepare_s']:.2f} | "
                     f"{int(r['sessions']):,} | {r['peak_mb']:,.0f} |"
                 )
     path = write_section("ingest", "\n".join(lines))
