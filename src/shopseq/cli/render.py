@@ -28,7 +28,7 @@ def show_ingest(console: Console, report: IngestReport) -> None:
         report: The ingest report.
     """
     table = Table(title="Ingest", show_footer=True)
-    table.add_column("file", footer="total")
+    table.add_column("file", footer="total", overflow="fold")
     table.add_column("read", justify="right", footer=_n(report.rows_read))
     table.add_column("accepted", justify="right", footer=_n(report.rows_accepted))
     table.add_column("quarantined", justify="right", footer=_n(report.rows_quarantined))
@@ -45,8 +45,8 @@ def show_ingest(console: Console, report: IngestReport) -> None:
                 "-",
             )
             continue
-        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(f.by_reason.items()))
-        speed = _n(f.rows_read / f.seconds) if f.seconds else "-"
+        reasons = "\n".join(f"{k} {v:,}" for k, v in sorted(f.by_reason.items()))
+        speed = _n(round(f.rows_read / f.seconds)) if f.seconds else "-"
         table.add_row(
             f.path.name,
             _n(f.rows_read),
