@@ -51,6 +51,7 @@ __all__ = [
     "Sequences",
     "ShopseqError",
     "Split",
+    "Store",
     "StoreError",
     "UnknownIdError",
     "Vocabulary",
