@@ -32,6 +32,7 @@ def test_public_api_is_pinned() -> None:
         "Sequences",
         "ShopseqError",
         "Split",
+        "Store",
         "StoreError",
         "UnknownIdError",
         "Vocabulary",
