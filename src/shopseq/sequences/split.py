@@ -139,12 +139,18 @@ def _positions(offsets: np.ndarray) -> np.ndarray:
     return positions
 
 
-def _assemble(
+def _split(
     events: EventArrays,
     train_mask: np.ndarray,
     valid_mask: np.ndarray,
     test_mask: np.ndarray,
-) -> tuple[Sequences, Sequences, EvalCases, EvalCases, Vocabulary, Vocabulary, Vocabulary]:
+    *,
+    protocol: str,
+    owners_too_short: int = 0,
+    cut: datetime | None = None,
+    valid_cut: datetime | None = None,
+) -> Split:
+    """Build the split from three disjoint event masks (the one place both protocols share)."""
     full_mask = train_mask | valid_mask
     before_test = events.take(full_mask)
     item_vocab = Vocabulary.from_values("item", before_test.item_ids)
@@ -159,15 +165,23 @@ def _assemble(
     def cases(mask: np.ndarray) -> EvalCases:
         return EvalCases(full, seq_of_event[mask], position[mask], full.items[mask])
 
-    return (
-        train,
-        train_full,
-        cases(valid_mask),
-        cases(test_mask),
-        item_vocab,
-        category_vocab,
-        owner_vocab,
+    valid, test = cases(valid_mask), cases(test_mask)
+    report = SplitReport(
+        protocol=protocol,
+        n_events=len(events),
+        n_train_events=train.n_events,
+        n_train_full_events=train_full.n_events,
+        n_valid_cases=len(valid),
+        n_test_cases=len(test),
+        n_items=len(item_vocab.ids),
+        owners_too_short=owners_too_short,
+        test_cold_start_items=int(np.count_nonzero(test.targets == UNKNOWN_INDEX)),
+        test_cold_start_owners=_cold_owners(test, full_mask),
+        valid_cold_start_items=int(np.count_nonzero(valid.targets == UNKNOWN_INDEX)),
+        cut=cut,
+        valid_cut=valid_cut,
     )
+    return Split(train, train_full, valid, test, item_vocab, category_vocab, owner_vocab, report)
 
 
 def _cold_owners(test: EvalCases, before_test_mask: np.ndarray) -> int:
@@ -194,23 +208,14 @@ def leave_last_out(events: EventArrays) -> Split:
     test_mask = evaluable & (from_end == 1)
     valid_mask = evaluable & (from_end == 2)
     train_mask = ~(test_mask | valid_mask)
-    train, train_full, valid, test, items, categories, owners = _assemble(
-        events, train_mask, valid_mask, test_mask
-    )
-    report = SplitReport(
+    return _split(
+        events,
+        train_mask,
+        valid_mask,
+        test_mask,
         protocol="leave_last_out",
-        n_events=len(events),
-        n_train_events=train.n_events,
-        n_train_full_events=train_full.n_events,
-        n_valid_cases=len(valid),
-        n_test_cases=len(test),
-        n_items=len(items.ids),
         owners_too_short=int(np.count_nonzero(lengths < 3)),
-        test_cold_start_items=int(np.count_nonzero(test.targets == UNKNOWN_INDEX)),
-        test_cold_start_owners=0,
-        valid_cold_start_items=int(np.count_nonzero(valid.targets == UNKNOWN_INDEX)),
     )
-    return Split(train, train_full, valid, test, items, categories, owners, report)
 
 
 def _epoch_seconds(moment: datetime) -> int:
@@ -239,22 +244,6 @@ def time_cut(events: EventArrays, cut: datetime, valid_cut: datetime | None = No
     train_mask = events.ts < valid_s
     valid_mask = (events.ts >= valid_s) & (events.ts < cut_s)
     test_mask = events.ts >= cut_s
-    train, train_full, valid, test, items, categories, owners = _assemble(
-        events, train_mask, valid_mask, test_mask
+    return _split(
+        events, train_mask, valid_mask, test_mask, protocol="time_cut", cut=cut, valid_cut=valid_cut
     )
-    report = SplitReport(
-        protocol="time_cut",
-        n_events=len(events),
-        n_train_events=train.n_events,
-        n_train_full_events=train_full.n_events,
-        n_valid_cases=len(valid),
-        n_test_cases=len(test),
-        n_items=len(items.ids),
-        owners_too_short=0,
-        test_cold_start_items=int(np.count_nonzero(test.targets == UNKNOWN_INDEX)),
-        test_cold_start_owners=_cold_owners(test, train_mask | valid_mask),
-        valid_cold_start_items=int(np.count_nonzero(valid.targets == UNKNOWN_INDEX)),
-        cut=cut,
-        valid_cut=valid_cut,
-    )
-    return Split(train, train_full, valid, test, items, categories, owners, report)
