@@ -95,3 +95,40 @@ def test_stats_on_a_missing_store_is_a_clear_error(
 ) -> None:
     assert run(["stats", "--store", str(tmp_path / "none.duckdb")]) == 1
     assert "no event store at" in capsys.readouterr().err
+
+
+def test_sequences_command_reports_the_split_and_persists_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shopseq.sequences import Sequences, Vocabulary
+
+    log, store = tmp_path / "log.csv", tmp_path / "s.duckdb"
+    assert run(["generate", str(log), "-n", "4000", "--days", "20"]) == 0
+    assert run(["ingest", str(log), "--store", str(store)]) == 0
+    assert run(["prepare", "--store", str(store)]) == 0
+    capsys.readouterr()
+    out_dir = tmp_path / "split"
+    assert (
+        run(
+            [
+                "sequences",
+                "--store",
+                str(store),
+                "--protocol",
+                "time-cut",
+                "--test-days",
+                "5",
+                "--out",
+                str(out_dir),
+            ]
+        )
+        == 0
+    )
+    shown = capsys.readouterr().out
+    assert "test cold start items" in shown and "time_cut" in shown
+    report = json.loads((out_dir / "split_report.json").read_text())
+    assert report["n_events"] == (report["n_train_full_events"] + report["n_test_cases"])
+    train = Sequences.load(out_dir / "train.npz")
+    assert train.n_events == report["n_train_events"]
+    items = Vocabulary.load("item", out_dir / "vocab_item.parquet")
+    assert len(items.ids) == report["n_items"]

@@ -18,6 +18,7 @@ from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .prepare import prepare
+from .sequences import sequences
 from .stats import stats
 
 __all__ = ["app", "main", "run"]
@@ -33,6 +34,7 @@ app.command()(demo)
 app.command()(generate)
 app.command()(ingest)
 app.command()(prepare)
+app.command()(sequences)
 app.command()(stats)
 
 

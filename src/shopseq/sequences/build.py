@@ -6,7 +6,8 @@ query, and everything after it is array arithmetic (no Python loop over events).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Literal
 
 import ibis
@@ -15,7 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
-from shopseq.errors import InputError
+from shopseq.artifacts import atomic_path
+from shopseq.errors import ArtifactError, InputError
 from shopseq.schema import (
     ACTION,
     ACTION_CODES,
@@ -199,6 +201,34 @@ class Sequences:
             categories=np.zeros(n, np.int32),
         )
 
+    def save(self, path: Path) -> None:
+        """Write the arrays as one ``.npz`` file (no pickle), atomically.
+
+        Args:
+            path: Destination file.
+        """
+        with atomic_path(path) as tmp, tmp.open("wb") as handle:
+            np.savez(handle, **{name: getattr(self, name) for name in _ARRAYS})
+
+    @classmethod
+    def load(cls, path: Path) -> Sequences:
+        """Read sequences written by :meth:`save`.
+
+        Args:
+            path: The ``.npz`` file.
+
+        Returns:
+            The sequences.
+
+        Raises:
+            ArtifactError: If the file is missing or lacks an array.
+        """
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(**{name: data[name] for name in _ARRAYS})
+        except (OSError, KeyError, ValueError) as err:
+            raise ArtifactError(f"cannot read sequences from {path}: {err}") from err
+
     def subset(self, indices: np.ndarray) -> Sequences:
         """Select sequences by number, in the given order.
 
@@ -282,6 +312,9 @@ class Sequences:
         if field == "items":
             out[out < 0] = 0
         return out
+
+
+_ARRAYS = tuple(f.name for f in fields(Sequences))
 
 
 def sliding_windows(

@@ -14,11 +14,13 @@ vocabulary does not know are cold-start items, encoded -1 and counted, never dro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
+from shopseq.artifacts import atomic_dir, atomic_write_json
 from shopseq.errors import InputError
 from shopseq.sequences.build import EventArrays, Sequences, build_sequences
 from shopseq.sequences.vocab import UNKNOWN_INDEX, Vocabulary
@@ -131,6 +133,30 @@ class Split:
     category_vocab: Vocabulary
     owner_vocab: Vocabulary
     report: SplitReport
+
+    def save(self, directory: Path) -> None:
+        """Write the split as plain files (``.npz`` arrays, Parquet vocabularies, JSON report).
+
+        The directory is replaced atomically as a whole.
+
+        Args:
+            directory: Destination directory.
+        """
+        with atomic_dir(directory) as tmp:
+            self.train.save(tmp / "train.npz")
+            self.train_full.save(tmp / "train_full.npz")
+            self.test.sequences.save(tmp / "full.npz")
+            for name, cases in (("valid", self.valid), ("test", self.test)):
+                with (tmp / f"{name}_cases.npz").open("wb") as handle:
+                    np.savez(
+                        handle,
+                        seq_index=cases.seq_index,
+                        position=cases.position,
+                        targets=cases.targets,
+                    )
+            for vocab in (self.item_vocab, self.category_vocab, self.owner_vocab):
+                vocab.save(tmp / f"vocab_{vocab.name}.parquet")
+            atomic_write_json(tmp / "split_report.json", asdict(self.report))
 
 
 def _positions(offsets: np.ndarray) -> np.ndarray:
