@@ -25,7 +25,7 @@ from shopseq.ingest import (
 )
 from shopseq.store import open_store
 
-from .options import StoreOption, ThreadsOption, console, default_store_path
+from .options import MemoryOption, StoreOption, ThreadsOption, console, default_store_path
 from .render import show_ingest
 
 __all__ = ["ingest", "resolve_layout", "run_ingest"]
@@ -100,7 +100,11 @@ def _pseudonym_key(key_file: Path | None) -> SecretBytes:
 
 
 def run_ingest(
-    files: list[Path], config: IngestConfig, store_path: Path, threads: int | None = None
+    files: list[Path],
+    config: IngestConfig,
+    store_path: Path,
+    threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> IngestReport:
     """Ingest with a progress display and print the report.
 
@@ -109,12 +113,13 @@ def run_ingest(
         config: Ingest settings.
         store_path: The DuckDB file.
         threads: DuckDB threads.
+        memory_limit: DuckDB memory limit.
 
     Returns:
         The report.
     """
     with (
-        open_store(store_path, threads=threads) as store,
+        open_store(store_path, threads=threads, memory_limit=memory_limit) as store,
         Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -165,6 +170,7 @@ def ingest(
     list_layouts: Annotated[bool, typer.Option(help="List built-in layouts and exit.")] = False,
     store: StoreOption = None,
     threads: ThreadsOption = None,
+    memory_limit: MemoryOption = None,
 ) -> None:
     """Validate raw event files into the event store; bad rows go to quarantine with reasons."""
     if list_layouts:
@@ -185,4 +191,4 @@ def ingest(
         ts_min=ts_min,
         ts_max=ts_max,
     )
-    run_ingest(files, config, store or default_store_path(), threads)
+    run_ingest(files, config, store or default_store_path(), threads, memory_limit)

@@ -11,7 +11,14 @@ from rich.console import Console
 
 from shopseq.store import DEFAULT_STORE_NAME
 
-__all__ = ["StoreOption", "ThreadsOption", "console", "default_store_path", "err_console"]
+__all__ = [
+    "MemoryOption",
+    "StoreOption",
+    "ThreadsOption",
+    "console",
+    "default_store_path",
+    "err_console",
+]
 
 #: Output for results; errors go to stderr.
 console = Console()
@@ -42,6 +49,15 @@ ThreadsOption = Annotated[
         "--threads",
         min=1,
         help="Worker threads for DuckDB (default: all cores).",
+        show_default=False,
+    ),
+]
+
+MemoryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="DuckDB memory limit, e.g. 1GB (it spills to disk beyond it). Default: 80% of RAM.",
         show_default=False,
     ),
 ]

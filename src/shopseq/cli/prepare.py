@@ -17,14 +17,17 @@ from shopseq.prepare import (
 )
 from shopseq.store import open_store
 
-from .options import StoreOption, ThreadsOption, console, default_store_path
+from .options import MemoryOption, StoreOption, ThreadsOption, console, default_store_path
 from .render import show_prepare
 
 __all__ = ["prepare", "run_prepare"]
 
 
 def run_prepare(
-    config: PrepareConfig, store_path: Path, threads: int | None = None
+    config: PrepareConfig,
+    store_path: Path,
+    threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> PrepareReport:
     """Run prepare with a status line and print the report.
 
@@ -32,11 +35,15 @@ def run_prepare(
         config: Prepare settings.
         store_path: The DuckDB file.
         threads: DuckDB threads.
+        memory_limit: DuckDB memory limit.
 
     Returns:
         The report.
     """
-    with open_store(store_path, threads=threads) as store, console.status("preparing events"):
+    with (
+        open_store(store_path, threads=threads, memory_limit=memory_limit) as store,
+        console.status("preparing events"),
+    ):
         report = prepare_events(store, config)
     show_prepare(console, report)
     return report
@@ -57,6 +64,7 @@ def prepare(
     ] = None,
     store: StoreOption = None,
     threads: ThreadsOption = None,
+    memory_limit: MemoryOption = None,
 ) -> None:
     """Clean (dedupe, missing values, bots) and sessionise events into events_prepared."""
     config = PrepareConfig(
@@ -64,4 +72,4 @@ def prepare(
         bots=BotFilterConfig(max_events_per_minute=max_events_per_minute),
         sessionize=SessionizeConfig(gap_seconds=session_gap, use_dataset_sessions=dataset_sessions),
     )
-    run_prepare(config, store or default_store_path(), threads)
+    run_prepare(config, store or default_store_path(), threads, memory_limit)
