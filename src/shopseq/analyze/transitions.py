@@ -147,7 +147,7 @@ def transitions(events: ibis.Table, config: TransitionConfig) -> TransitionsResu
             action_counts[(START, a)] = action_counts.get((START, a), 0) + n
             category_counts[(START, c)] = category_counts.get((START, c), 0) + n
     present_actions = {a for pair in action_counts for a in pair} - {START, EXIT}
-    action_states = [a.value for a in Action if a.value in present_actions]
+    action_states: list[str] = [a.value for a in Action if a.value in present_actions]
     category_states = [
         c for c in [*top_names, OTHER, UNKNOWN] if any(c in pair for pair in category_counts)
     ]
