@@ -13,11 +13,13 @@ import typer
 
 from shopseq.errors import InputError, ShopseqError
 
+from .analyze import app as analyze_app
 from .demo import demo
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .prepare import prepare
+from .report import report
 from .stats import stats
 
 __all__ = ["app", "main", "run"]
@@ -33,6 +35,8 @@ app.command()(demo)
 app.command()(generate)
 app.command()(ingest)
 app.command()(prepare)
+app.command()(report)
+app.add_typer(analyze_app, name="analyze")
 app.command()(stats)
 
 
