@@ -395,7 +395,11 @@ def _show_retention(result: RetentionResult) -> None:
         f"({result.activity} activity)",
         ["cohort", "users", *(str(k) for k in range(periods))],
         [
-            [c.start.isoformat(), c.size, *(_pct(r) if r is not None else "" for r in c.rates)]
+            [
+                c.start.isoformat(),
+                c.size,
+                *("" if r is None else _pct(r) for r in c.rates[:periods]),
+            ]
             for c in result.cohorts
         ],
     )

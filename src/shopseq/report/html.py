@@ -244,9 +244,15 @@ def _profile_section(page: _Page, store: Store) -> None:
         ("last event", str(p.last_ts)[:16] if p.last_ts else "–"),
     ]
     dist: list[list[Any]] = [
-        ["events per user", p.events_per_user.mean, p.events_per_user.p50, p.events_per_user.p90,
-         p.events_per_user.p99, p.events_per_user.max],
-    ]  # fmt: skip
+        [
+            "events per user",
+            p.events_per_user.mean,
+            p.events_per_user.p50,
+            p.events_per_user.p90,
+            p.events_per_user.p99,
+            p.events_per_user.max,
+        ],
+    ]
     if p.events_per_session is not None:
         q = p.events_per_session
         dist.append(["events per session", q.mean, q.p50, q.p90, q.p99, q.max])
@@ -271,10 +277,16 @@ def _funnel_section(page: _Page, events: ibis.Table, config: ReportConfig, segme
     result = funnel(events, config.funnel.model_copy(update={"breakdown": "category"}))
     unit = "sessions" if result.by == "session" else "users"
     rows = [
-        [s.action, s.n, _pct(s.rate_from_start), _pct(s.rate_from_previous), s.dropped,
-         _dec(s.median_seconds_from_previous, 0)]
+        [
+            s.action,
+            s.n,
+            _pct(s.rate_from_start),
+            _pct(s.rate_from_previous),
+            s.dropped,
+            _dec(s.median_seconds_from_previous, 0),
+        ]
         for s in result.overall.steps
-    ]  # fmt: skip
+    ]
     body = '<div class="grid2"><div>' + page.figure(plots.funnel_chart(result)) + "</div><div>"
     body += _table(
         ["step", unit, "of step 1", "of previous", "dropped", "median s from previous"], rows
@@ -313,8 +325,9 @@ def _paths_section(page: _Page, events: ibis.Table, config: ReportConfig) -> Non
     body += '<div class="grid2"><div>'
     body += _table(["path to first purchase", "sessions", "share"], rows(result.to_purchase))
     body += "</div><div>"
-    body += _table(["last steps before exit (no purchase)", "sessions", "share"],
-                   rows(result.to_exit))  # fmt: skip
+    body += _table(
+        ["last steps before exit (no purchase)", "sessions", "share"], rows(result.to_exit)
+    )
     body += "</div></div>"
     page.section(
         "paths",
@@ -390,10 +403,16 @@ def _rules_section(page: _Page, events: ibis.Table, config: ReportConfig) -> Non
     result = association_rules(events, config.rules)
     c = config.rules
     rows = [
-        [", ".join(r.antecedent), ", ".join(r.consequent), r.n, _pct(r.support),
-         _pct(r.confidence), _dec(r.lift, 2)]
+        [
+            ", ".join(r.antecedent),
+            ", ".join(r.consequent),
+            r.n,
+            _pct(r.support),
+            _pct(r.confidence),
+            _dec(r.lift, 2),
+        ]
         for r in result.rules
-    ]  # fmt: skip
+    ]
     actions = "all actions" if c.actions is None else " or ".join(a.value for a in c.actions)
     page.section(
         "rules",
@@ -409,18 +428,43 @@ def _rules_section(page: _Page, events: ibis.Table, config: ReportConfig) -> Non
 
 def _segments_section(page: _Page, result: Any) -> None:
     rows = [
-        [s.segment, s.name, s.n_users, _pct(s.share), _pct(s.buyer_share), _dec(s.recency_days, 1),
-         _dec(s.n_sessions, 1), _dec(s.n_events, 1), _dec(s.frequency, 2), _dec(s.monetary, 2),
-         _dec(s.r_score, 1), _dec(s.f_score, 1), _dec(s.m_score, 1)]
+        [
+            s.segment,
+            s.name,
+            s.n_users,
+            _pct(s.share),
+            _pct(s.buyer_share),
+            _dec(s.recency_days, 1),
+            _dec(s.n_sessions, 1),
+            _dec(s.n_events, 1),
+            _dec(s.frequency, 2),
+            _dec(s.monetary, 2),
+            _dec(s.r_score, 1),
+            _dec(s.f_score, 1),
+            _dec(s.m_score, 1),
+        ]
         for s in result.segments
-    ]  # fmt: skip
+    ]
     body = '<div class="grid2"><div>' + page.figure(plots.segments_chart(result))
     body += "</div><div>" + page.figure(plots.rfm_heatmap(result)) + "</div></div>"
     body += _table(
-        ["#", "segment", "users", "share", "buyers", "days since last", "sessions", "events",
-         "purchases", "spend", "R", "F", "M"],
+        [
+            "#",
+            "segment",
+            "users",
+            "share",
+            "buyers",
+            "days since last",
+            "sessions",
+            "events",
+            "purchases",
+            "spend",
+            "R",
+            "F",
+            "M",
+        ],
         rows,
-    )  # fmt: skip
+    )
     page.section(
         "segments",
         "Segments",
