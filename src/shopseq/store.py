@@ -141,7 +141,7 @@ class Store:
         Returns:
             The result as an Arrow table.
         """
-        return self._duckdb().execute(query, params or []).fetch_arrow_table()
+        return self._duckdb().execute(query, params or []).to_arrow_table()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -264,7 +264,7 @@ def _insert_accepted(
     if pseudonymizer is None:
         con.execute(f"INSERT INTO events {select}")
     else:
-        table = con.execute(select).fetch_arrow_table()
+        table = con.execute(select).to_arrow_table()
         index = table.schema.get_field_index(USER_ID)
         table = table.set_column(index, USER_ID, pseudonymizer.apply(table.column(USER_ID)))
         con.register("_accepted", table)
