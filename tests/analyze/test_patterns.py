@@ -51,7 +51,7 @@ def test_mine_patterns_finds_a_planted_sequence_with_its_support(make_events):
         rows += _session(f"u{i}", f"s{i}", ["a", f"x{i}", "b", "c"])
     for i in range(10, 20):
         rows += _session(f"u{i}", f"s{i}", ["c", "b", "a", "a"])
-    config = PatternConfig(min_support=0.5, max_gap=2, min_length=3, max_length=3)
+    config = PatternConfig(min_sessions=1, min_support=0.5, max_gap=2, min_length=3, max_length=3)
     result = mine_patterns(make_events(rows), config)
     assert result.n_sequences == result.n_sequences_total == 20
     assert not result.sampled
@@ -60,7 +60,9 @@ def test_mine_patterns_finds_a_planted_sequence_with_its_support(make_events):
         (("c", "b", "a"), 10, 0.5),
     ]
     # gap 1 breaks a > b (x sits between them); repeats collapse (a a -> a)
-    tight = mine_patterns(make_events(rows), PatternConfig(min_support=0.5, max_gap=1))
+    tight = mine_patterns(
+        make_events(rows), PatternConfig(min_sessions=1, min_support=0.5, max_gap=1)
+    )
     expected = {("b", "c"), ("c", "b"), ("b", "a"), ("c", "b", "a")}
     assert {p.tokens for p in tight.patterns} == expected
 
@@ -70,7 +72,7 @@ def test_mine_patterns_samples_a_reproducible_subset(make_events):
     for i in range(50):
         rows += _session(f"u{i}", f"s{i}", ["a", "b"])
     events = make_events(rows)
-    config = PatternConfig(max_sequences=20, min_support=0.5, token="item")
+    config = PatternConfig(max_sequences=20, min_sessions=1, min_support=0.5, token="item")
     first, second = mine_patterns(events, config), mine_patterns(events, config)
     assert (first.n_sequences, first.n_sequences_total) == (20, 50)
     assert first.sampled

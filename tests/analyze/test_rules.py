@@ -20,7 +20,7 @@ def _log():
 
 
 def test_rules_support_confidence_and_lift_match_hand_counts(make_events):
-    config = RuleConfig(min_support=0.2, min_confidence=0.5, min_lift=0.0)
+    config = RuleConfig(min_baskets=1, min_support=0.2, min_confidence=0.5, min_lift=0.0)
     result = association_rules(make_events(_log()), config)
     assert (result.n_baskets, result.n_baskets_total) == (10, 10)
     rules = {(r.antecedent, r.consequent): r for r in result.rules}
@@ -40,7 +40,7 @@ def test_rules_support_confidence_and_lift_match_hand_counts(make_events):
 def test_rules_respect_min_lift_and_actions(make_events):
     events = make_events(_log())
     lifted = association_rules(
-        events, RuleConfig(min_support=0.2, min_confidence=0.5, min_lift=1.2)
+        events, RuleConfig(min_baskets=1, min_support=0.2, min_confidence=0.5, min_lift=1.2)
     )
     # lifts: a -> b and b -> a 1.33, c -> b 1.11
     assert {(r.antecedent, r.consequent) for r in lifted.rules} == {
@@ -49,7 +49,8 @@ def test_rules_respect_min_lift_and_actions(make_events):
     }
     # counting views too, every basket gets a and d: a -> d holds always (lift 1)
     every = association_rules(
-        events, RuleConfig(actions=None, min_support=0.9, min_confidence=0.9, min_lift=0.0)
+        events,
+        RuleConfig(actions=None, min_baskets=1, min_support=0.9, min_confidence=0.9, min_lift=0.0),
     )
     assert {(r.antecedent, r.consequent) for r in every.rules} == {
         (("a",), ("d",)),
@@ -59,8 +60,18 @@ def test_rules_respect_min_lift_and_actions(make_events):
 
 
 def test_rules_on_baskets_without_pairs_are_empty(make_events):
-    result = association_rules(make_events(_basket("s1", ["a"])), RuleConfig(min_support=0.5))
+    result = association_rules(
+        make_events(_basket("s1", ["a"])), RuleConfig(min_baskets=1, min_support=0.5)
+    )
     assert result.rules == ()
     assert result.n_baskets == 1
     empty = association_rules(make_events([]), RuleConfig())
     assert (empty.n_baskets_total, empty.rules) == (0, ())
+
+
+def test_rules_need_min_baskets_as_well_as_min_support(make_events):
+    events = make_events(_log())
+    config = RuleConfig(min_baskets=5, min_support=0.1, min_confidence=0.0, min_lift=0.0)
+    assert association_rules(events, config).rules == ()  # {a, b} is in 4 baskets only
+    config = config.model_copy(update={"min_baskets": 4})
+    assert {r.n for r in association_rules(events, config).rules} == {4}

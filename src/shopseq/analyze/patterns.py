@@ -41,6 +41,7 @@ class PatternConfig(BaseModel):
     Attributes:
         token: What one step of a sequence is.
         min_support: Minimum share of sessions that contain a pattern.
+        min_sessions: ...and at least this many sessions (keeps one-offs of small data out).
         max_gap: Maximum steps between consecutive pattern elements (``None``: unlimited).
         min_length: Shortest pattern reported.
         max_length: Longest pattern mined.
@@ -54,6 +55,7 @@ class PatternConfig(BaseModel):
 
     token: Literal["item", "category", "action", "action_category"] = "item"
     min_support: float = Field(default=0.001, gt=0.0, le=1.0)
+    min_sessions: int = Field(default=5, ge=1)
     max_gap: int | None = Field(default=3, ge=1)
     min_length: int = Field(default=2, ge=1)
     max_length: int = Field(default=4, ge=1, le=20)
@@ -94,7 +96,8 @@ class PatternsResult(Result):
         token: What a step is.
         n_sequences: Sessions mined.
         n_sequences_total: Sessions in the data.
-        min_support_count: Sessions a pattern needed (``ceil(min_support * n_sequences)``).
+        min_support_count: Sessions a pattern needed: ``ceil(min_support * n_sequences)``, at
+            least ``min_sessions``.
         n_frequent: Frequent patterns found within the length limits (before ``top_k``).
         patterns: Most frequent first.
     """
@@ -232,7 +235,7 @@ def mine_patterns(events: ibis.Table, config: PatternConfig) -> PatternsResult:
     """
     tok, offsets, n_total = _sample_sequences(events, config)
     n_sequences = len(offsets) - 1
-    min_count = max(1, int(np.ceil(config.min_support * n_sequences)))
+    min_count = max(config.min_sessions, int(np.ceil(config.min_support * n_sequences)))
     encoded = pc.dictionary_encode(tok)
     codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     names = encoded.dictionary.to_pylist()

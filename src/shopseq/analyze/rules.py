@@ -37,6 +37,7 @@ class RuleConfig(BaseModel):
         basket: One basket per session or per user.
         actions: Events that put an item in the basket (``None``: every action).
         min_support: Minimum share of baskets containing a rule's items.
+        min_baskets: ...and at least this many baskets (keeps one-off baskets of small data out).
         min_confidence: Minimum confidence of a rule.
         min_lift: Minimum lift of a rule.
         max_len: Largest itemset (antecedent plus consequent).
@@ -52,6 +53,7 @@ class RuleConfig(BaseModel):
     basket: Literal["session", "user"] = "session"
     actions: tuple[Action, ...] | None = (Action.CART, Action.PURCHASE)
     min_support: float = Field(default=0.001, gt=0.0, le=1.0)
+    min_baskets: int = Field(default=5, ge=1)
     min_confidence: float = Field(default=0.05, ge=0.0, le=1.0)
     min_lift: float = Field(default=1.0, ge=0.0)
     max_len: int = Field(default=3, ge=2)
@@ -140,7 +142,7 @@ def association_rules(events: ibis.Table, config: RuleConfig) -> RulesResult:
     )
     n = min(n_total, config.max_baskets)
     sampled = pairs.semi_join(sample, "_b") if n < n_total else pairs
-    min_count = max(1, math.ceil(config.min_support * n))
+    min_count = max(config.min_baskets, math.ceil(config.min_support * n))
     counts = sampled.group_by("_i").aggregate(_n=ibis._.count())
     frequent = (
         counts.filter(counts._n >= min_count)

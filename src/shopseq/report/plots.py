@@ -330,6 +330,7 @@ def generic_chart(spec: dict[str, Any]) -> go.Figure:
                     x=list(x) + list(x)[::-1],
                     y=list(series["upper"]) + list(series["lower"])[::-1],
                     fill="toself",
+                    mode="lines",
                     fillcolor="rgba(37,99,235,0.15)",
                     line={"width": 0},
                     hoverinfo="skip",
