@@ -75,3 +75,16 @@ def test_rules_need_min_baskets_as_well_as_min_support(make_events):
     assert association_rules(events, config).rules == ()  # {a, b} is in 4 baskets only
     config = config.model_copy(update={"min_baskets": 4})
     assert {r.n for r in association_rules(events, config).rules} == {4}
+
+
+def test_rules_raise_the_minimum_count_when_too_many_pairs_are_frequent(make_events):
+    events = make_events(_log())
+    config = RuleConfig(min_baskets=1, min_support=0.1, min_confidence=0.0, min_lift=0.0)
+    assert association_rules(events, config).min_count == 1
+    # pairs: {a, b} in 4 baskets, {b, c} in 2; allowing one pair raises the count to 3
+    capped = association_rules(events, config.model_copy(update={"max_pairs": 1}))
+    assert capped.min_count == 3
+    assert {(r.antecedent, r.consequent) for r in capped.rules} == {
+        (("a",), ("b",)),
+        (("b",), ("a",)),
+    }

@@ -418,8 +418,9 @@ def _rules_section(page: _Page, events: ibis.Table, config: ReportConfig) -> Non
         "rules",
         "Association rules",
         f"FP-Growth over {result.n_baskets:,} {c.basket} baskets of {c.level}s ({actions}); "
-        f"support ≥ {c.min_support:.2%}, confidence ≥ {c.min_confidence:.0%}, lift ≥ "
-        f"{c.min_lift:g}. {result.n_rules:,} rules; highest lift first:",
+        f"itemsets in at least {result.min_count:,} baskets, confidence ≥ "
+        f"{c.min_confidence:.0%}, lift ≥ {c.min_lift:g}. {result.n_rules:,} rules; highest lift "
+        "first:",
         _table(
             ["if the basket has", "it also has", "baskets", "support", "confidence", "lift"], rows
         ),
