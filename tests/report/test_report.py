@@ -55,3 +55,36 @@ def test_report_is_one_offline_file_with_every_section(report_html: Path):
     assert n_figures == 12
     assert "Next-item leaderboard" in text and "sasrec" in text
     assert not list(report_html.parent.glob(".report.html.*"))  # no temp file left behind
+
+
+def test_report_on_a_purchase_only_log_explains_the_missing_funnel(tmp_path):
+    from datetime import datetime, timedelta
+
+    import pyarrow as pa
+
+    from shopseq.report import ReportConfig, write_report
+    from shopseq.schema import STORED_SCHEMA
+    from shopseq.store import open_store
+
+    n = 60
+    rows = {
+        "user_id": [f"u{i % 7}" for i in range(n)],
+        "item_id": [f"i{i % 5}" for i in range(n)],
+        "action": ["purchase"] * n,
+        "ts": [datetime(2024, 1, 1) + timedelta(hours=9 * i) for i in range(n)],
+        "session_id": [f"u{i % 7}#{i}" for i in range(n)],
+        "category_id": [None] * n,
+        "price": [2.0] * n,
+        "quantity": [1] * n,
+        "query": [None] * n,
+        "source_file_id": [1] * n,
+        "source_row": list(range(1, n + 1)),
+    }
+    with open_store(None, threads=1) as store:
+        store.write_arrow("events_prepared", pa.table(rows, schema=STORED_SCHEMA))
+        summary = write_report(store, tmp_path / "r.html", ReportConfig())
+    text = (tmp_path / "r.html").read_text()
+    assert "A funnel needs at least two of the steps view, cart, purchase" in text
+    assert "this data has only purchase" in text
+    assert '<section id="retention">' in text
+    assert summary.n_figures >= 3  # profile, transitions, retention (+ segments)

@@ -41,7 +41,7 @@ from shopseq.prepare.pipeline import PREPARED_TABLE
 from shopseq.prepare.profile import profile_store
 from shopseq.report import plots
 from shopseq.report.artifacts import ArtifactSection, ArtifactTable, find_artifacts
-from shopseq.schema import USER_ID
+from shopseq.schema import ACTION, USER_ID
 from shopseq.store import Store
 
 __all__ = ["ReportConfig", "ReportSummary", "build_report", "write_report"]
@@ -274,7 +274,21 @@ def _profile_section(page: _Page, store: Store) -> None:
 
 
 def _funnel_section(page: _Page, events: ibis.Table, config: ReportConfig, segments: Any) -> None:
-    result = funnel(events, config.funnel.model_copy(update={"breakdown": "category"}))
+    present = {str(a) for a in events.select(ACTION).distinct().to_pyarrow().column(0).to_pylist()}
+    steps = tuple(a for a in config.funnel.steps if a.value in present)
+    missing = [a.value for a in config.funnel.steps if a.value not in present]
+    if len(steps) < 2:
+        page.section(
+            "funnel",
+            "Funnel",
+            "",
+            f'<p class="empty">A funnel needs at least two of the steps '
+            f"{', '.join(a.value for a in config.funnel.steps)}; this data has only "
+            f"{', '.join(sorted(present)) or 'no events'}.</p>",
+        )
+        return
+    base = config.funnel.model_copy(update={"steps": steps})
+    result = funnel(events, base.model_copy(update={"breakdown": "category"}))
     unit = "sessions" if result.by == "session" else "users"
     rows = [
         [
@@ -301,16 +315,15 @@ def _funnel_section(page: _Page, events: ibis.Table, config: ReportConfig, segme
                 [USER_ID, "segment"]
             )
         )
-        by_segment = funnel(
-            events, config.funnel.model_copy(update={"breakdown": "segment"}), labels
-        )
+        by_segment = funnel(events, base.model_copy(update={"breakdown": "segment"}), labels)
         body += page.figure(plots.funnel_groups_chart(by_segment, "Conversion by user segment"))
     page.section(
         "funnel",
         "Funnel",
         f"Ordered funnel {' → '.join(s.action for s in result.overall.steps)} per {result.by}: a "
         f"step counts only after the previous one and within {result.window_seconds / 3600:g} h "
-        "of the first (docs/analytics.md).",
+        "of the first (docs/analytics.md)."
+        + (f" Steps absent from this data, left out: {', '.join(missing)}." if missing else ""),
         body,
     )
 
