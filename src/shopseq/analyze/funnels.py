@@ -13,7 +13,7 @@ per step, and one grouped aggregate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import ibis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -159,10 +159,10 @@ def _reached(events: ibis.Table, config: FunnelConfig, segments: ibis.Table | No
     return state
 
 
-def _series(rows: list[dict[str, object]], config: FunnelConfig) -> list[FunnelSeries]:
+def _series(rows: list[dict[str, Any]], config: FunnelConfig) -> list[FunnelSeries]:
     result = []
     for row in rows:
-        counts = [int(row[f"n_{k}"] or 0) for k in range(len(config.steps))]  # type: ignore[call-overload]
+        counts = [int(row[f"n_{k}"] or 0) for k in range(len(config.steps))]
         steps = []
         for k, action in enumerate(config.steps):
             prev = counts[k - 1] if k else counts[0]
@@ -174,7 +174,7 @@ def _series(rows: list[dict[str, object]], config: FunnelConfig) -> list[FunnelS
                     rate_from_start=counts[k] / counts[0] if counts[0] else 0.0,
                     rate_from_previous=counts[k] / prev if prev else 0.0,
                     dropped=prev - counts[k],
-                    median_seconds_from_previous=float(median) if median is not None else None,  # type: ignore[arg-type]
+                    median_seconds_from_previous=None if median is None else float(median),
                 )
             )
         result.append(FunnelSeries(group=str(row["group"]), steps=tuple(steps)))

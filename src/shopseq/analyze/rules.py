@@ -147,8 +147,11 @@ def association_rules(events: ibis.Table, config: RuleConfig) -> RulesResult:
     Returns:
         The ``top_k`` rules by lift.
     """
-    from mlxtend.frequent_patterns import association_rules as mlx_rules
-    from mlxtend.frequent_patterns import fpgrowth
+    try:
+        from mlxtend.frequent_patterns import association_rules as mlx_rules
+        from mlxtend.frequent_patterns import fpgrowth
+    except ImportError as err:  # an optional extra: say how to get it
+        raise ImportError("association rules need mlxtend: pip install 'shopseq[analyze]'") from err
 
     owner = SESSION_ID if config.basket == "session" else USER_ID
     chosen = events

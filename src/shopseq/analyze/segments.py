@@ -144,8 +144,11 @@ def _name(z: dict[str, float], buyer_share: float, overall_buyers: float) -> str
 def _kmeans_labels(
     matrix: npt.NDArray[np.float64], config: SegmentConfig
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    from sklearn.cluster import KMeans
-    from threadpoolctl import threadpool_limits
+    try:
+        from sklearn.cluster import KMeans
+        from threadpoolctl import threadpool_limits
+    except ImportError as err:  # an optional extra: say how to get it
+        raise ImportError("segments need scikit-learn: pip install 'shopseq[analyze]'") from err
 
     mean, std = matrix.mean(axis=0), matrix.std(axis=0)
     scaled = (matrix - mean) / np.where(std > 0, std, 1.0)
