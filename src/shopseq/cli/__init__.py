@@ -13,11 +13,13 @@ import typer
 
 from shopseq.errors import InputError, ShopseqError
 
+from .analyze import app as analyze_app
 from .demo import demo
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .prepare import prepare
+from .report import report
 from .sequences import sequences
 from .stats import stats
 
@@ -34,7 +36,9 @@ app.command()(demo)
 app.command()(generate)
 app.command()(ingest)
 app.command()(prepare)
+app.command()(report)
 app.command()(sequences)
+app.add_typer(analyze_app, name="analyze")
 app.command()(stats)
 
 

@@ -10,6 +10,7 @@ import typer
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
 from shopseq.prepare import PrepareConfig
 from shopseq.prepare.profile import profile_store
+from shopseq.report import ReportConfig
 from shopseq.store import open_store
 from shopseq.synthetic import GeneratorConfig
 
@@ -18,6 +19,7 @@ from .ingest import run_ingest
 from .options import ThreadsOption, console
 from .prepare import run_prepare
 from .render import show_profile
+from .report import run_report
 
 __all__ = ["demo"]
 
@@ -30,7 +32,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: ThreadsOption = None,
 ) -> None:
-    """Generate a shop log, ingest it into the embedded store, prepare it and profile it."""
+    """Generate a shop log, ingest, prepare and profile it, then write the HTML report."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "events.csv.zst"
     store_path = workdir / "shopseq.duckdb"
@@ -49,3 +51,7 @@ def demo(
     with open_store(store_path, read_only=True, threads=threads) as store:
         show_profile(console, profile_store(store))
     console.print(f"\nstore: {store_path}   (try: shopseq stats --store {store_path})")
+    console.rule("[bold]5. report")
+    report_path = workdir / "report.html"
+    run_report(store_path, report_path, ReportConfig(artifact_dirs=(workdir,)), threads)
+    console.print(f"open the report: {report_path.resolve()}", highlight=False, soft_wrap=True)
