@@ -14,9 +14,11 @@ import typer
 from shopseq.errors import InputError, ShopseqError
 
 from .demo import demo
+from .forecast import forecast
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
+from .plan import plan
 from .prepare import prepare
 from .stats import stats
 
@@ -30,8 +32,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(demo)
+app.command()(forecast)
 app.command()(generate)
 app.command()(ingest)
+app.command()(plan)
 app.command()(prepare)
 app.command()(stats)
 
