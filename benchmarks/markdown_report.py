@@ -33,10 +33,18 @@ def write_section(name: str, markdown: str) -> Path:
     produced it (``sys.argv``) is recorded at its top.
     """
     command = "python " + " ".join(sys.argv)
-    body = f"<!-- BEGIN {name} -->\n{markdown.rstrip()}\n\nCommand: `{command}`\n<!-- END {name} -->"
+    body = (
+        f"<!-- BEGIN {name} -->\n{markdown.rstrip()}\n\nCommand: `{command}`\n<!-- END {name} -->"
+    )
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else _HEADER
-    pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"
+    pattern = re.compile(
+        rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S
+    )
+    text = (
+        pattern.sub(lambda _: body, text)
+        if pattern.search(text)
+        else text.rstrip() + "\n\n" + body + "\n"
+    )
     BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
     tmp = BENCHMARKS_MD.with_suffix(".md.tmp")
     tmp.write_text(text)

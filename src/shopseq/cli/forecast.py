@@ -175,6 +175,7 @@ def run_forecast(
     *,
     reconcile: str | None,
     out_dir: Path | None,
+    strategy: str = "ensemble",
     threads: int = 1,
     event_dates: tuple[date, ...] = (),
 ) -> ForecastRun:
@@ -187,6 +188,7 @@ def run_forecast(
         model_names: Line-up.
         reconcile: ``bottom_up``, ``mint_shrink`` or ``None``.
         out_dir: Where to write outputs (``None``: nowhere).
+        strategy: ``ensemble`` (mean of the best 3 per series) or ``select`` (best 1).
         threads: Threads for DuckDB, LightGBM and torch.
         event_dates: Holiday/promotion days.
 
@@ -238,7 +240,10 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
     counts: dict[str, int] = {}
     for name in run.result.chosen:
         counts[name] = counts.get(name, 0) + 1
-    out.print("chosen per series: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    out.print(
+        f"final forecast: {run.result.strategy} per series; chosen: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
     if run.result.reconciled:
         out.print(f"categories reconciled to the total ({run.result.reconciled})")
     for path in run.paths:
@@ -284,6 +289,9 @@ def forecast(
     reconcile: Annotated[
         str, typer.Option(help="'mint_shrink', 'bottom_up' or 'none'.")
     ] = "mint_shrink",
+    strategy: Annotated[
+        str, typer.Option(help="'ensemble' (mean of the 3 best per series) or 'select' (best).")
+    ] = "ensemble",
     event_date: Annotated[
         list[str] | None, typer.Option(help="Holiday/promotion day (YYYY-MM-DD); repeatable.")
     ] = None,
@@ -314,6 +322,7 @@ def forecast(
         [m.strip() for m in models.split(",") if m.strip()],
         reconcile=None if reconcile == "none" else reconcile,
         out_dir=out,
+        strategy=strategy,
         threads=threads or 1,
         event_dates=events,
     )

@@ -9,6 +9,8 @@ from shopseq.evaluate.backtest import (
     choose_per_series,
     combine,
     cutoffs,
+    interval_factors,
+    rescale_intervals,
 )
 from shopseq.evaluate.forecasting import (
     Forecast,
@@ -36,8 +38,10 @@ __all__ = [
     "conformal_halfwidths",
     "coverage",
     "cutoffs",
+    "interval_factors",
     "mase",
     "mase_scale",
+    "rescale_intervals",
     "rmse",
     "smape",
 ]

@@ -6,13 +6,16 @@ forecasts the next ``horizon`` periods, which are then scored (gap periods exclu
 
 Two derived rows are scored without peeking: at fold ``f`` the ``selected`` row uses, per series,
 the model with the lowest mean MASE over folds ``< f``, and the ``ensemble`` row averages the
-``ensemble_size`` best of them; both are therefore scored from the second fold on.
+``ensemble_size`` best of them; both are therefore scored from the second fold on. Their
+intervals are the members' intervals recalibrated on folds ``< f`` (:func:`interval_factors`:
+each model's half-widths are scaled so that its past errors fall inside as often as nominal), so
+the coverage they report is what the final, calibrated forecast can expect.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -45,6 +48,8 @@ __all__ = [
     "choose_per_series",
     "combine",
     "cutoffs",
+    "interval_factors",
+    "rescale_intervals",
 ]
 
 SELECTED = "selected"
@@ -341,6 +346,64 @@ def choose_per_series(
     return np.argsort(scores, axis=0, kind="stable")[:k].T
 
 
+def interval_factors(
+    result: BacktestResult, model: str, *, upto_fold: int | None = None
+) -> dict[int, float]:
+    """Factors that widen a model's intervals to nominal coverage on past folds (never narrow).
+
+    Per level: the conformal quantile of ``|actual - centre| / half-width`` over the scored
+    points of folds ``< upto_fold`` (all folds when ``None``), pooled across series.
+
+    Args:
+        result: A backtest.
+        model: A base model.
+        upto_fold: Use folds before this one only.
+
+    Returns:
+        Level -> factor >= 1 (1.0 when there is nothing to learn from).
+    """
+    stop = len(result.cutoffs) if upto_fold is None else upto_fold
+    out: dict[int, float] = {}
+    for level in result.levels:
+        ratios = []
+        for f in range(stop):
+            fc = result.forecasts[model][f]
+            if fc is None:
+                continue
+            half = (fc.upper[level] - fc.lower[level]) / 2.0
+            centre = (fc.upper[level] + fc.lower[level]) / 2.0
+            ok = result.mask[f] & (half > 0)
+            ratios.append(np.abs(result.actual[f] - centre)[ok] / half[ok])
+        values = np.concatenate(ratios) if ratios else np.empty(0)
+        if values.size < 10:
+            out[level] = 1.0
+            continue
+        rank = min(int(np.ceil((values.size + 1) * level / 100.0)), values.size)
+        # Only ever widen: a few easy past folds must not shrink intervals below the model's own.
+        out[level] = max(1.0, float(np.sort(values)[rank - 1]))
+    return out
+
+
+def rescale_intervals(forecast: Forecast, factors: dict[int, float]) -> Forecast:
+    """Scale each level's interval around its centre by ``factors[level]``.
+
+    Args:
+        forecast: A forecast.
+        factors: Level -> factor (from :func:`interval_factors`).
+
+    Returns:
+        The forecast with rescaled intervals (bounds kept >= 0 where they were).
+    """
+    lower, upper = {}, {}
+    for level in forecast.lower:
+        lo, hi = forecast.lower[level], forecast.upper[level]
+        centre, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * factors.get(level, 1.0)
+        floor = np.where(lo >= 0, 0.0, -np.inf)
+        lower[level] = np.maximum(centre - half, floor)
+        upper[level] = centre + half
+    return Forecast(forecast.ids, forecast.ds, forecast.mean, lower, upper)
+
+
 def _nested_selection(
     result: BacktestResult, ensemble_size: int
 ) -> tuple[list[Forecast | None], list[Forecast | None]]:
@@ -350,13 +413,18 @@ def _nested_selection(
     k = min(ensemble_size, len(base))
     for f in range(1, len(result.cutoffs)):
         best = choose_per_series(result, upto_fold=f, k=k)
-        folds = [result.forecasts[m][f] for m in base]
+        folds = []
+        for m in base:
+            fc = result.forecasts[m][f]
+            if fc is None:
+                raise InputError(f"model {m} has no forecast for fold {f}")
+            folds.append(rescale_intervals(fc, interval_factors(result, m, upto_fold=f)))
         selected.append(combine(folds, best[:, :1]))
         ensemble.append(combine(folds, best))
     return selected, ensemble
 
 
-def combine(forecasts: list[Forecast | None], choice: np.ndarray) -> Forecast:
+def combine(forecasts: Sequence[Forecast | None], choice: np.ndarray) -> Forecast:
     """Per series, average the forecasts (means and bounds) of the chosen models.
 
     Averaging bounds is a heuristic for ensembles (exact when ``choice`` has one column).

@@ -49,7 +49,7 @@ class LightGBMForecasterConfig(BaseModel):
     horizon: int = Field(default=14, ge=1)
     n_estimators: int = Field(default=150, ge=1)
     learning_rate: float = Field(default=0.08, gt=0)
-    num_leaves: int = Field(default=31, ge=2)
+    num_leaves: int = Field(default=15, ge=2)
     min_child_samples: int = Field(default=20, ge=1)
     max_train_periods: int = Field(default=365, ge=10)
     threads: int = Field(default=1, ge=1)
@@ -70,7 +70,7 @@ def _features(
     freq: Freq,
     m: int,
     event: np.ndarray,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Feature rows for the targets ``buffer[series, t]`` (only earlier columns are read).
 
     Args:
@@ -83,13 +83,19 @@ def _features(
         event: ``(T',)`` event indicator.
 
     Returns:
-        ``(rows, n_features)`` float32.
+        ``(rows, n_features)`` float32 and ``(rows,)`` the row's base: the mean of its last
+        season, by which lags (and the target) are divided so trends become level shifts.
     """
     rows = series[:, None]
     lags = _lags(m)
-    lagged = buffer[rows, t[:, None] - lags[None, :]]  # (n, n_lags)
-    season = buffer[rows, t[:, None] - np.arange(1, m + 1)[None, :]]
-    month = buffer[rows, t[:, None] - np.arange(1, 4 * m + 1)[None, :]]
+    season = buffer[rows, t[:, None] - np.arange(1, m + 1)[None, :]]  # (rows, m)
+    base = season.mean(axis=1)
+    base = np.where(base > 1e-9, base, 1.0)
+    lagged = buffer[rows, t[:, None] - lags[None, :]] / base[:, None]  # (rows, n_lags)
+    month = buffer[rows, t[:, None] - np.arange(1, 4 * m + 1)[None, :]] / base[:, None]
+    season = season / base[:, None]
+    # Same slot (weekday / hour) averaged over the last four seasons: a de-noised seasonal level.
+    same_slot = buffer[rows, t[:, None] - m * np.arange(1, 5)[None, :]].mean(axis=1) / base
     when = ds[t]
     days = when.astype("datetime64[D]").astype(np.int64)
     calendar = [(days + 3) % 7]  # weekday, 0 = Monday
@@ -97,16 +103,18 @@ def _features(
         calendar.append(when.astype("datetime64[h]").astype(np.int64) % 24)
     else:
         calendar.append((when.astype("datetime64[D]") - when.astype("datetime64[M]")).astype(int))
-    return np.column_stack(
+    features = np.column_stack(
         [
             lagged,
-            season.mean(axis=1),
+            same_slot,
             month.mean(axis=1),
             season.std(axis=1),
+            np.log1p(base),
             *calendar,
             event[t],
         ]
     ).astype(np.float32)
+    return features, base
 
 
 class LightGBMForecaster:
@@ -162,8 +170,8 @@ class LightGBMForecaster:
         t = np.tile(t_grid, n)
         series = np.repeat(np.arange(n), len(t_grid))
         keep = ~panel.gap[series, t]
-        x = self._feature_rows(scaled, series[keep], t[keep], panel.ds, panel.freq, m, event)
-        target = scaled[series[keep], t[keep]]
+        x, base = self._feature_rows(scaled, series[keep], t[keep], panel.ds, panel.freq, m, event)
+        target = scaled[series[keep], t[keep]] / base
         params: dict[str, Any] = {
             "objective": "l2",
             "learning_rate": self.config.learning_rate,
@@ -196,13 +204,15 @@ class LightGBMForecaster:
         freq: Freq,
         m: int,
         event: np.ndarray,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, np.ndarray]:
         # Gather windows in chunks to bound memory: (rows, 4m) at once is large for 1k series.
-        out = []
+        xs, bases = [], []
         for lo in range(0, len(t), 100_000):
             sl = slice(lo, lo + 100_000)
-            out.append(_features(scaled, series[sl], t[sl], ds, freq, m, event))
-        return np.concatenate(out) if out else np.empty((0, 0), dtype=np.float32)
+            x, base = _features(scaled, series[sl], t[sl], ds, freq, m, event)
+            xs.append(x)
+            bases.append(base)
+        return np.concatenate(xs), np.concatenate(bases)
 
     def _recursive(
         self, scaled: np.ndarray, ds: np.ndarray, freq: Freq, event: np.ndarray, horizon: int
@@ -215,8 +225,9 @@ class LightGBMForecaster:
         buffer = np.concatenate([scaled, np.zeros((n, horizon))], axis=1)
         for j in range(horizon):
             t = np.full(n, total + j)
-            x = _features(buffer, np.arange(n), t, ext_ds, freq, self.m_, ext_event)
-            buffer[:, total + j] = self.booster_.predict(x, num_threads=self.config.threads)
+            x, base = _features(buffer, np.arange(n), t, ext_ds, freq, self.m_, ext_event)
+            step_pred = self.booster_.predict(x, num_threads=self.config.threads)
+            buffer[:, total + j] = step_pred * base
         return buffer[:, total:]
 
     def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> Forecast:
