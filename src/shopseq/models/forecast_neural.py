@@ -1,9 +1,9 @@
 """A small neural forecaster: an MLP on lagged windows, trained across all series (PyTorch).
 
-Input: the last ``n_lags`` values of a series divided by their mean (so one network serves series
-of any size) plus the holiday/promotion flags of the ``horizon`` target periods; output: the
-``horizon`` next values on the same scale, all at once (multi-output, no recursion). Trained with
-the L1 loss on windows from every series.
+Input: the last ``n_lags`` values of a series standardised by their own mean and standard
+deviation (so one network serves series of any size), plus the holiday/promotion flags of the
+``horizon`` target periods. Output: the ``horizon`` next values on the same standardised scale,
+all at once (multi-output, no recursion). Trained with the L1 loss on windows from every series.
 
 Intervals are split-conformal, as for the LightGBM model: the network is trained on windows whose
 targets end before each series' last ``horizon`` periods, its errors on those periods (scaled
@@ -109,14 +109,16 @@ class MLPForecaster:
 
     def _inputs(
         self, y: np.ndarray, event: np.ndarray, series: np.ndarray, end: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Windows ``y[series, end - L: end]`` scaled by their mean, with future event flags."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Windows ``y[series, end - L: end]`` standardised, with the future event flags."""
         lags, h = self.n_lags_, self.config.horizon
         window = y[series[:, None], end[:, None] - np.arange(lags, 0, -1)[None, :]]
-        level = window.mean(axis=1)
-        level = np.where(level > 0, level, 1.0)
+        centre = window.mean(axis=1)
+        spread = window.std(axis=1)
+        spread = np.where(spread > 1e-9, spread, 1.0)
         flags = event[end[:, None] + np.arange(h)[None, :]]
-        return np.hstack([window / level[:, None], flags]).astype(np.float32), level
+        x = np.hstack([(window - centre[:, None]) / spread[:, None], flags])
+        return x.astype(np.float32), centre, spread
 
     def fit(self, panel: Panel) -> Self:
         """Train the network and calibrate its intervals.
@@ -150,9 +152,9 @@ class MLPForecaster:
         pairs = np.stack(np.meshgrid(np.arange(n), ends, indexing="ij"), -1).reshape(-1, 2)
         if len(pairs) > cfg.max_windows:
             pairs = pairs[rng.choice(len(pairs), cfg.max_windows, replace=False)]
-        x, level = self._inputs(y, event, pairs[:, 0], pairs[:, 1])
+        x, centre, spread = self._inputs(y, event, pairs[:, 0], pairs[:, 1])
         target = y[pairs[:, 0][:, None], pairs[:, 1][:, None] + np.arange(h)[None, :]]
-        target = (target / level[:, None]).astype(np.float32)
+        target = ((target - centre[:, None]) / spread[:, None]).astype(np.float32)
         torch.set_num_threads(cfg.threads)
         with torch.random.fork_rng(devices=[]):  # seed locally; leave the global RNG untouched
             torch.manual_seed(cfg.seed)
@@ -178,10 +180,10 @@ class MLPForecaster:
         return self
 
     def _forecast(self, y: np.ndarray, end: np.ndarray) -> np.ndarray:
-        x, level = self._inputs(y, self.event_, np.arange(len(y)), end)
+        x, centre, spread = self._inputs(y, self.event_, np.arange(len(y)), end)
         with torch.no_grad():
             out = self.net_(torch.from_numpy(x)).numpy()  # (n, horizon)
-        return np.asarray(out * level[:, None], dtype=np.float64)
+        return np.asarray(out * spread[:, None] + centre[:, None], dtype=np.float64)
 
     def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> Forecast:
         """Forecast ``horizon`` periods with conformal intervals.
