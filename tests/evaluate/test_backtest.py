@@ -135,3 +135,17 @@ def test_gap_periods_are_not_scored() -> None:
     )
     assert np.isnan(result.metric("mase", "m")[-1, 0])
     assert np.isfinite(result.metric("mase", "m")[0, 0])
+
+
+def test_a_series_gapped_in_every_test_window_does_not_break_the_leaderboard() -> None:
+    panel = _panel(2)
+    y, gap = panel.y.copy(), panel.gap.copy()
+    y[1, 39:], gap[1, 39:] = np.nan, True
+    result = backtest(
+        Panel(panel.ids, panel.ds, y, gap, Freq.DAY),
+        {"seasonal_naive": Shift(1.0), "exact": Shift(0.0)},
+        BacktestConfig(horizon=7),
+    )
+    board = {row["model"]: row for row in result.leaderboard().iter_rows(named=True)}
+    assert board["exact"]["mase"] == 0.0  # series 0 only; series 1 has nothing to score
+    assert np.isnan(result.per_series("mase")["exact"][1])

@@ -136,6 +136,8 @@ def test_hourly_series_and_long_frame_round_trip(events: Store) -> None:
     assert panel.n_periods == 20 * 24 + 1  # 10:00 on day 0 .. 10:00 on day 20
     frame = built.to_long()
     assert frame.columns == ["unique_id", "ds", "y", "gap"]
+    back = Panel.from_long(frame.reverse(), Freq.HOUR)  # row order does not matter
+    assert back.ids == tuple(reversed(panel.ids))
     back = Panel.from_long(frame, Freq.HOUR)
     assert back.ids == panel.ids
     np.testing.assert_array_equal(back.gap, panel.gap)

@@ -240,13 +240,13 @@ class BacktestResult:
         for model in self.forecasts:
             row: dict[str, object] = {"model": model}
             m = self.metric("mase", model)
-            row["mase"] = float(np.nanmean(m))
-            row["mase_median"] = float(np.nanmedian(m))
-            row["smape"] = float(np.nanmean(self.metric("smape", model)))
-            row["rmse"] = float(np.nanmean(self.metric("rmse", model)))
+            row["mase"] = _finite_mean(m)
+            row["mase_median"] = _finite_median(m)
+            row["smape"] = _finite_mean(self.metric("smape", model))
+            row["rmse"] = _finite_mean(self.metric("rmse", model))
             for level in self.levels:
                 row[f"coverage-{level}"] = float(
-                    np.nanmean(self.metric(f"coverage-{level}", model))
+                    _finite_mean(self.metric(f"coverage-{level}", model))
                 )
             if base is not None:
                 row["beats_baseline"] = _share_better(m, base)
@@ -255,6 +255,23 @@ class BacktestResult:
             row["failures"] = self.failures.get(model, 0)
             rows.append(row)
         return pl.DataFrame(rows).sort("mase", nulls_last=True)
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    return float(values[ok].mean()) if ok.any() else float("nan")
+
+
+def _finite_median(values: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    return float(np.median(values[ok])) if ok.any() else float("nan")
+
+
+def _column_means(values: np.ndarray) -> np.ndarray:
+    """Mean of the finite values per column (NaN for a column without any), without warnings."""
+    ok = np.isfinite(values)
+    total = np.where(ok, values, 0.0).sum(axis=0)
+    return np.where(ok.any(axis=0), total / np.maximum(ok.sum(axis=0), 1), np.nan)
 
 
 def _share_better(model: np.ndarray, baseline: np.ndarray) -> float:
@@ -341,7 +358,7 @@ def choose_per_series(
     """
     base = [m for m in result.forecasts if m not in (SELECTED, ENSEMBLE)]
     stop = len(result.cutoffs) if upto_fold is None else upto_fold
-    scores = np.stack([np.nanmean(result.metric("mase", m)[:stop], axis=0) for m in base])
+    scores = np.stack([_column_means(result.metric("mase", m)[:stop]) for m in base])
     scores = np.where(np.isfinite(scores), scores, np.inf)  # (n_models, n_series)
     return np.argsort(scores, axis=0, kind="stable")[:k].T
 

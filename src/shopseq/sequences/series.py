@@ -309,8 +309,15 @@ class Panel:
             raise InputError(
                 f"series frame: missing columns {sorted(missing)}; found {frame.columns}"
             )
-        frame = frame.sort(["unique_id", "ds"], maintain_order=True)
         ids = tuple(frame["unique_id"].unique(maintain_order=True).to_list())
+        rank = {sid: i for i, sid in enumerate(ids)}
+        order = np.lexsort(
+            (
+                frame["ds"].to_numpy().astype("datetime64[us]"),
+                np.array([rank[s] for s in frame["unique_id"].to_list()]),
+            )
+        )
+        frame = frame[order.tolist()]
         ds = np.unique(frame["ds"].to_numpy().astype("datetime64[us]"))
         n, t = len(ids), len(ds)
         if frame.height != n * t:
