@@ -229,7 +229,7 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
         title=f"Backtest: {len(bt.cutoffs)} folds x horizon {bt.actual.shape[2]} "
         f"(selected/ensemble: chosen on earlier folds only)"
     )
-    board = bt.leaderboard().drop("mase_median", "folds")
+    board = bt.leaderboard().drop("mase_median", "folds", "cpu_seconds")
     for column in board.columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for row in board.iter_rows():
