@@ -257,6 +257,8 @@ def _board_table(board: list[dict[str, Any]], models: tuple[str, ...] | None = N
 
 def report(cache: Path) -> str:
     parts = {p.stem: json.loads(p.read_text()) for p in sorted(cache.glob("*.json"))}
+    made = {key: (part.pop("_command", "?"), part.pop("_measured", "")) for key, part in
+            parts.items()}  # fmt: skip
     md = [
         "## Forecasting",
         "",
@@ -270,6 +272,8 @@ def report(cache: Path) -> str:
         "Neural and LightGBM intervals are split-conformal (held-out last horizon).",
         "",
     ]
+    md += ["Figures of each part were produced by (the report was assembled from their cache):", ""]
+    md += [f"- `{key}`: `{cmd}` {when}" for key, (cmd, when) in made.items()] + [""]
     real = parts.get("real")
     if real:
         md += ["### Real event logs (../shared/data)", ""]
@@ -351,13 +355,22 @@ def report(cache: Path) -> str:
             md += [
                 f"### {title}",
                 "",
-                f"Total backtest wall time **{s['seconds']:.1f} s** ({s['n_series']} series, "
-                "365 days each: level, linear trend, weekly seasonality, negative-binomial "
-                "noise).",
+                f"Total backtest **{s['seconds']:.1f} s wall, {s['cpu_seconds']:.1f} s CPU** "
+                f"(load average {s['load'][0]:.1f} on 2 cores during the run, so wall time is "
+                f"inflated by other jobs; {s['n_series']} series, 365 days each: level, linear "
+                "trend, weekly seasonality, negative-binomial noise).",
                 "",
                 _board_table(s["leaderboard"]),
                 "",
             ]
+    if "default100" in parts and "global1000" in parts and "default1000" not in parts:
+        d100 = parts["default100"]
+        md += [
+            f"Default line-up cost per series (3 folds): {d100['cpu_seconds'] / 100:.2f} CPU-s, "
+            f"so 1,000 series need about {d100['cpu_seconds'] * 10 / 60:.0f} CPU-min at "
+            "n_jobs=1 (extrapolated; the 1,000-series run is in the `default1000` part).",
+            "",
+        ]
     if "default1000" in parts and "global1000" in parts:
         local = {
             r["model"]: r["mase"]
@@ -368,8 +381,9 @@ def report(cache: Path) -> str:
         lgb = next(r for r in parts["global1000"]["leaderboard"] if r["model"] == "lightgbm")
         md += [
             f"LightGBM vs best local model on the same 1,000 series: MASE "
-            f"{lgb['mase']:.3f} vs {best} {local[best]:.3f}; time {lgb['seconds']:.1f} s vs "
-            f"{parts['default1000']['seconds']:.1f} s for the whole default line-up.",
+            f"{lgb['mase']:.3f} vs {best} {local[best]:.3f}; LightGBM backtest "
+            f"{lgb['seconds']:.1f} s wall / {lgb['cpu_seconds']:.1f} s CPU vs "
+            f"{parts['default1000']['cpu_seconds']:.1f} s CPU for the whole default line-up.",
             "",
         ]
     return "\n".join(md)
@@ -399,6 +413,9 @@ def main() -> None:
                 figures = part_synthetic(1000, ("seasonal_naive", "lightgbm", "mlp"))
             else:
                 sys.exit(f"unknown part {part!r}")
+            if isinstance(figures, dict):
+                figures["_command"] = "nice -n 10 python " + " ".join(sys.argv)
+                figures["_measured"] = machine_line(THREADS)
             tmp = args.cache / f".{part}.json.tmp"
             tmp.write_text(json.dumps(figures, default=str))
             os.replace(tmp, args.cache / f"{part}.json")
