@@ -129,6 +129,23 @@ def test_store_closed_on_same_weekday_is_a_quiet_zero_not_a_gap(store: Store) ->
     assert built.report.empty_true_zero == 3
 
 
+def test_an_often_empty_slot_keeps_its_zeros(store: Store) -> None:
+    table = _events()
+    days = (np.asarray(table["ts"]).astype("datetime64[D]") - np.datetime64("2024-01-01")).astype(
+        int
+    )
+    # Two of the three Sundays are empty: empty Sundays are normal here, not an outage.
+    keep = ~np.isin(days, [6, 13])
+    store.write_arrow("ev", table.filter(pa.array(keep)))
+    config = SeriesConfig(metric=Metric.VIEWS, by="total", gap_min_expected=1.0)
+    built = build_series(store.table("ev"), config)
+    assert not built.panel.gap[0, [6, 13]].any()
+    assert built.panel.gap[0, GAP_DAY]
+    # Without the zero-share rule, the same Sundays would be called outages.
+    strict = config.model_copy(update={"gap_max_zero_share": 1.0})
+    assert build_series(store.table("ev"), strict).panel.gap[0, [6, 13]].all()
+
+
 def test_hourly_series_and_long_frame_round_trip(events: Store) -> None:
     built = build_series(events.table("ev"), SeriesConfig(metric=Metric.VIEWS, freq="H"))
     panel = built.panel

@@ -11,7 +11,8 @@ Empty periods are treated in two ways, and the difference matters:
 * **gap** -- the store recorded *no event at all* in a period when it is normally active at that
   time (the median store count over the same weekday -- or hour of day for hourly series -- is at
   least ``SeriesConfig.gap_min_expected``, default 5, where a Poisson count is zero less than
-  1 % of the time): a logging outage or a hole in a data slice.
+  1 % of the time, and at most ``gap_max_zero_share``, default 10 %, of those periods were empty
+  as well): a logging outage or a hole in a data slice.
   ``y = NaN``, ``gap = True``. Models see an imputed value (:meth:`Panel.filled`) and metrics skip
   gap periods. A shop that is closed on Saturdays has a same-weekday median of 0 there, so its
   empty Saturdays stay true zeros.
@@ -104,7 +105,9 @@ class SeriesConfig(BaseModel):
             the rest are pooled into ``other``.
         categories: Exactly these categories by name instead (to align several metrics).
         gap_min_expected: An empty store period is a gap when the median store event count of the
-            other periods at the same weekday (daily) or hour of day (hourly) is at least this.
+            other periods at the same weekday (daily) or hour of day (hourly) is at least this...
+        gap_max_zero_share: ...and at most this share of those other periods were empty too
+            (quiet night hours, where traffic comes in bursts, are often empty: true zeros).
         start: First instant kept (naive UTC); ``None``: the first event.
         end: Instant after the last one kept (naive UTC); ``None``: after the last event.
     """
@@ -117,6 +120,7 @@ class SeriesConfig(BaseModel):
     top_categories: int = Field(default=10, ge=1)
     categories: tuple[str, ...] | None = None
     gap_min_expected: float = Field(default=5.0, ge=0.0)
+    gap_max_zero_share: float = Field(default=0.1, ge=0.0, le=1.0)
     start: datetime | None = None
     end: datetime | None = None
 
@@ -512,7 +516,11 @@ def _store_gaps(
     for t in empty:
         others = (slot == slot[t]) & (np.arange(len(grid)) != t)
         pool = store_events[others] if others.any() else np.delete(store_events, t)
-        gap[t] = pool.size > 0 and float(np.median(pool)) >= max(config.gap_min_expected, 1e-12)
+        gap[t] = (
+            pool.size > 0
+            and float(np.median(pool)) >= max(config.gap_min_expected, 1e-12)
+            and float(np.mean(pool == 0)) <= config.gap_max_zero_share
+        )
     return gap, int(empty.size - gap.sum())
 
 
