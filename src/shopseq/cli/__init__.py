@@ -15,9 +15,11 @@ from shopseq.errors import InputError, ShopseqError
 
 from .analyze import app as analyze_app
 from .demo import demo
+from .forecast import forecast
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
+from .plan import plan
 from .prepare import prepare
 from .report import report
 from .sequences import sequences
@@ -33,8 +35,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(demo)
+app.command()(forecast)
 app.command()(generate)
 app.command()(ingest)
+app.command()(plan)
 app.command()(prepare)
 app.command()(report)
 app.command()(sequences)

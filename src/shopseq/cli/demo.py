@@ -7,16 +7,21 @@ from typing import Annotated
 
 import typer
 
+from shopseq.evaluate.backtest import BacktestConfig
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
+from shopseq.plan import PlanConfig
 from shopseq.prepare import PrepareConfig
 from shopseq.prepare.profile import profile_store
 from shopseq.report import ReportConfig
+from shopseq.sequences.series import Metric, SeriesConfig
 from shopseq.store import open_store
 from shopseq.synthetic import GeneratorConfig
 
+from .forecast import FAST_MODELS, NO_REFIT, run_forecast, show_leaderboard
 from .generate import run_generate
 from .ingest import run_ingest
 from .options import ThreadsOption, console
+from .plan import run_plan, show_plan
 from .prepare import run_prepare
 from .render import show_profile
 from .report import run_report
@@ -32,7 +37,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: ThreadsOption = None,
 ) -> None:
-    """Generate a shop log, ingest, prepare and profile it, then write the HTML report."""
+    """Generate a shop log; ingest, prepare, profile; forecast, plan; write the HTML report."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "events.csv.zst"
     store_path = workdir / "shopseq.duckdb"
@@ -50,8 +55,32 @@ def demo(
     console.rule("[bold]4. stats")
     with open_store(store_path, read_only=True, threads=threads) as store:
         show_profile(console, profile_store(store))
-    console.print(f"\nstore: {store_path}   (try: shopseq stats --store {store_path})")
-    console.rule("[bold]5. report")
+    console.rule("[bold]5. forecast")
+    # Few series and fast models keep this step to seconds: daily purchases, top 4 categories.
+    run = run_forecast(
+        store_path,
+        SeriesConfig(metric=Metric.PURCHASES, top_categories=4),
+        BacktestConfig(horizon=14, n_folds=3, no_refit=NO_REFIT),
+        FAST_MODELS,
+        reconcile="mint_shrink",
+        out_dir=workdir,
+        threads=threads or 1,
+    )
+    show_leaderboard(console, run)
+    console.rule("[bold]6. plan")
+    show_plan(
+        console,
+        run_plan(
+            store_path,
+            PlanConfig(budget=10_000.0, lead_periods=1),
+            horizon=14,
+            top_categories=4,
+            out_dir=workdir,
+            threads=threads or 1,
+        ),
+    )
+    console.rule("[bold]7. report")
     report_path = workdir / "report.html"
     run_report(store_path, report_path, ReportConfig(artifact_dirs=(workdir,)), threads)
+    console.print(f"\nstore: {store_path}   (try: shopseq stats --store {store_path})")
     console.print(f"open the report: {report_path.resolve()}", highlight=False, soft_wrap=True)

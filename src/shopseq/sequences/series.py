@@ -1,0 +1,564 @@
+"""Aggregate time series from the store: the data forecasting models and the plan read.
+
+One query per grain runs in the engine (Ibis): events are bucketed per day or hour and per category
+label, and counted (views, carts, purchases, distinct users, revenue). The small result leaves the
+engine here and is laid on a dense period grid spanning the observed range of the dataset.
+
+Empty periods are treated in two ways, and the difference matters:
+
+* **true zero** -- the store recorded events in that period, just none of this series' kind (no
+  purchases in a category on a Tuesday): ``y = 0``, ``gap = False``.
+* **gap** -- the store recorded *no event at all* in a period when it is normally active at that
+  time (the median store count over the same weekday -- or hour of day for hourly series -- is at
+  least ``SeriesConfig.gap_min_expected``, default 5, where a Poisson count is zero less than
+  1 % of the time, and at most ``gap_max_zero_share``, default 10 %, of those periods were empty
+  as well): a logging outage or a hole in a data slice.
+  ``y = NaN``, ``gap = True``. Models see an imputed value (:meth:`Panel.filled`) and metrics skip
+  gap periods. A shop that is closed on Saturdays has a same-weekday median of 0 there, so its
+  empty Saturdays stay true zeros.
+
+Series ids form a two-level hierarchy: ``total`` and ``total/<category>``. Categories beyond the
+``top_categories`` largest (and events without a category) are pooled into ``total/other`` so the
+categories still add up to the total for additive metrics (views, carts, purchases, revenue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shopseq.errors import InputError
+from shopseq.schema import ACTION, CATEGORY_ID, PRICE, QUANTITY, TS, USER_ID, Action
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "OTHER",
+    "TOTAL",
+    "Freq",
+    "Metric",
+    "Panel",
+    "SeriesConfig",
+    "SeriesReport",
+    "SeriesSet",
+    "build_series",
+    "season_length",
+    "summing_matrix",
+]
+
+#: Id of the top of the hierarchy and of the pooled small categories.
+TOTAL = "total"
+OTHER = "other"
+
+
+class Metric(StrEnum):
+    """What a series counts per period."""
+
+    VIEWS = "views"
+    CARTS = "carts"
+    PURCHASES = "purchases"
+    USERS = "users"  # distinct users with any event
+    CONVERSION = "conversion"  # purchases / views (undefined, hence flagged, without views)
+    REVENUE = "revenue"  # sum of price x quantity (1 when missing) over purchases
+
+    @property
+    def additive(self) -> bool:
+        """Whether category series add up to the total (distinct counts and ratios do not)."""
+        return self not in (Metric.USERS, Metric.CONVERSION)
+
+
+class Freq(StrEnum):
+    """Period length."""
+
+    DAY = "D"
+    HOUR = "h"
+
+
+def season_length(freq: Freq) -> int:
+    """The main seasonal period: a week of days, a day of hours.
+
+    Args:
+        freq: Period length.
+
+    Returns:
+        Periods per season.
+    """
+    return 7 if freq is Freq.DAY else 24
+
+
+class SeriesConfig(BaseModel):
+    """Which series to build.
+
+    Attributes:
+        metric: What to count.
+        freq: ``"D"`` (days) or ``"h"`` (hours; ``"H"`` is accepted).
+        by: ``"total"`` for one series; ``"category"`` for the total and one series per category.
+        top_categories: Categories kept by name (largest first by the metric's action count);
+            the rest are pooled into ``other``.
+        categories: Exactly these categories by name instead (to align several metrics).
+        gap_min_expected: An empty store period is a gap when the median store event count of the
+            other periods at the same weekday (daily) or hour of day (hourly) is at least this...
+        gap_max_zero_share: ...and at most this share of those other periods were empty too
+            (quiet night hours, where traffic comes in bursts, are often empty: true zeros).
+        start: First instant kept (naive UTC); ``None``: the first event.
+        end: Instant after the last one kept (naive UTC); ``None``: after the last event.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: Metric = Metric.PURCHASES
+    freq: Freq = Freq.DAY
+    by: Literal["total", "category"] = "category"
+    top_categories: int = Field(default=10, ge=1)
+    categories: tuple[str, ...] | None = None
+    gap_min_expected: float = Field(default=5.0, ge=0.0)
+    gap_max_zero_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @field_validator("freq", mode="before")
+    @classmethod
+    def _freq_alias(cls, value: object) -> object:
+        # Pandas spells hours "H" (older) and "h" (newer); accept both, and "d" for days.
+        return {"H": "h", "d": "D"}.get(value, value) if isinstance(value, str) else value
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesReport:
+    """How the series were built.
+
+    Attributes:
+        metric: What was counted.
+        freq: Period length.
+        first_period: Start of the first period.
+        last_period: Start of the last period.
+        n_periods: Periods per series.
+        n_series: Series built.
+        gap_periods: Starts of the periods flagged as store-wide gaps.
+        empty_true_zero: Empty store periods kept as true zeros (quiet times).
+        categories: Category names kept (``other`` pools the rest).
+        other_share: Share of the metric's events pooled into ``other``.
+    """
+
+    metric: Metric
+    freq: Freq
+    first_period: datetime
+    last_period: datetime
+    n_periods: int
+    n_series: int
+    gap_periods: tuple[datetime, ...]
+    empty_true_zero: int
+    categories: tuple[str, ...]
+    other_share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """Equal-length series on one dense period grid (a 2-D array; long frames at the edges).
+
+    Every series built from one store shares the grid, so a ``(n_series, n_periods)`` array is the
+    natural layout: vectorised baselines, one global model's windows and per-fold slicing are all
+    plain indexing (statsforecast's ``GroupedArray`` handles ragged series we never have).
+
+    Attributes:
+        ids: Series ids (``total``, ``total/<category>``).
+        ds: ``(n_periods,)`` period starts, ``datetime64[us]``.
+        y: ``(n_series, n_periods)`` float64 values, NaN at gaps.
+        gap: ``(n_series, n_periods)`` True where the value is missing (a gap), not zero.
+        freq: Period length.
+    """
+
+    ids: tuple[str, ...]
+    ds: np.ndarray
+    y: np.ndarray
+    gap: np.ndarray
+    freq: Freq
+
+    def __post_init__(self) -> None:
+        n, t = len(self.ids), len(self.ds)
+        if self.y.shape != (n, t) or self.gap.shape != (n, t):
+            raise InputError(
+                f"panel arrays disagree: {n} ids x {t} periods, y {self.y.shape}, "
+                f"gap {self.gap.shape}"
+            )
+
+    @property
+    def n_series(self) -> int:
+        """Number of series."""
+        return len(self.ids)
+
+    @property
+    def n_periods(self) -> int:
+        """Number of periods."""
+        return len(self.ds)
+
+    @property
+    def season_length(self) -> int:
+        """Periods per season (7 for days, 24 for hours)."""
+        return season_length(self.freq)
+
+    @property
+    def step(self) -> np.timedelta64:
+        """Length of one period."""
+        return np.timedelta64(1, "D") if self.freq is Freq.DAY else np.timedelta64(1, "h")
+
+    def future_ds(self, horizon: int) -> np.ndarray:
+        """Period starts of the ``horizon`` periods after the panel.
+
+        Args:
+            horizon: Periods ahead.
+
+        Returns:
+            ``(horizon,)`` datetime64[us].
+        """
+        future = self.ds[-1] + self.step * np.arange(1, horizon + 1)
+        return np.asarray(future, dtype="datetime64[us]")
+
+    def head(self, n_periods: int) -> Panel:
+        """The first ``n_periods`` periods (what a model may see at a backtest cut-off).
+
+        Args:
+            n_periods: Periods kept.
+
+        Returns:
+            A panel that ends before period ``n_periods``.
+        """
+        return Panel(
+            self.ids,
+            self.ds[:n_periods],
+            self.y[:, :n_periods],
+            self.gap[:, :n_periods],
+            self.freq,
+        )
+
+    def rows(self, index: np.ndarray | list[int]) -> Panel:
+        """The series at ``index``.
+
+        Args:
+            index: Row positions.
+
+        Returns:
+            A panel of those series.
+        """
+        idx = np.asarray(index, dtype=np.int64)
+        return Panel(
+            tuple(self.ids[i] for i in idx), self.ds, self.y[idx], self.gap[idx], self.freq
+        )
+
+    def filled(self) -> np.ndarray:
+        """Values with gaps imputed, for models that cannot take NaN.
+
+        A gap takes the value one season earlier (itself filled first), else the previous
+        value; leading gaps take the first observed value; a series with no value at all is 0.
+
+        Returns:
+            ``(n_series, n_periods)`` float64 without NaN.
+        """
+        y = self.y.copy()
+        m = self.season_length
+        for t in np.flatnonzero(np.isnan(y).any(axis=0)):
+            if t >= m:
+                rows = np.isnan(y[:, t])
+                y[rows, t] = y[rows, t - m]
+            if t >= 1:
+                rows = np.isnan(y[:, t])
+                y[rows, t] = y[rows, t - 1]
+        for i in np.flatnonzero(np.isnan(y).any(axis=1)):
+            seen = ~np.isnan(y[i])
+            y[i, ~seen] = y[i, np.argmax(seen)] if seen.any() else 0.0
+        return y
+
+    def to_long(self) -> pl.DataFrame:
+        """The Nixtla-style long frame.
+
+        Returns:
+            Columns ``unique_id``, ``ds``, ``y`` (NaN at gaps), ``gap``.
+        """
+        import polars as pl  # the forecast extra; only the frame outputs need it
+
+        n, t = self.y.shape
+        return pl.DataFrame(
+            {
+                "unique_id": np.repeat(np.asarray(self.ids, dtype=object), t).tolist(),
+                "ds": np.tile(self.ds, n),
+                "y": self.y.reshape(-1),
+                "gap": self.gap.reshape(-1),
+            }
+        )
+
+    @classmethod
+    def from_long(cls, frame: pl.DataFrame, freq: Freq) -> Panel:
+        """Build a panel from a long frame on a complete, shared grid.
+
+        Args:
+            frame: Columns ``unique_id``, ``ds``, ``y`` and optionally ``gap``.
+            freq: Period length.
+
+        Returns:
+            The panel (ids in order of first appearance).
+
+        Raises:
+            InputError: If columns are missing or series do not share one dense grid.
+        """
+        missing = {"unique_id", "ds", "y"} - set(frame.columns)
+        if missing:
+            raise InputError(
+                f"series frame: missing columns {sorted(missing)}; found {frame.columns}"
+            )
+        ids = tuple(frame["unique_id"].unique(maintain_order=True).to_list())
+        rank = {sid: i for i, sid in enumerate(ids)}
+        order = np.lexsort(
+            (
+                frame["ds"].to_numpy().astype("datetime64[us]"),
+                np.array([rank[s] for s in frame["unique_id"].to_list()]),
+            )
+        )
+        frame = frame[order.tolist()]
+        ds = np.unique(frame["ds"].to_numpy().astype("datetime64[us]"))
+        n, t = len(ids), len(ds)
+        if frame.height != n * t:
+            raise InputError(
+                f"series frame: {frame.height} rows for {n} series x {t} periods; every series "
+                "needs a row for every period (fill zeros or flag gaps first)"
+            )
+        y = frame["y"].to_numpy().astype(np.float64).reshape(n, t)
+        gap = (
+            frame["gap"].to_numpy().astype(bool).reshape(n, t)
+            if "gap" in frame.columns
+            else np.isnan(y)
+        )
+        panel = cls(ids, ds, y, gap | np.isnan(y), freq)
+        step = panel.step
+        if t > 1 and not np.all(np.diff(ds) == step):
+            raise InputError(f"series frame: periods are not evenly spaced by one '{freq}'")
+        return panel
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSet:
+    """Series built from a store.
+
+    Attributes:
+        panel: The series as arrays.
+        report: How they were built.
+        events: ``(n_periods,)`` store event count per period (all actions), for reference.
+    """
+
+    panel: Panel
+    report: SeriesReport
+    events: np.ndarray
+
+    def to_long(self) -> pl.DataFrame:
+        """The long frame (``unique_id, ds, y, gap``)."""
+        return self.panel.to_long()
+
+
+def summing_matrix(ids: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The summing matrix of a total -> category hierarchy.
+
+    Args:
+        ids: Series ids: ``total`` and ``total/<category>`` ids.
+
+    Returns:
+        ``S`` of shape ``(n_series, n_bottom)`` (row ``i`` says which bottom series add up to
+        series ``i``) and the positions of the bottom series in ``ids``.
+
+    Raises:
+        InputError: If ``total`` or any category is missing.
+    """
+    bottom = np.array([i for i, s in enumerate(ids) if s.startswith(TOTAL + "/")], dtype=np.int64)
+    if TOTAL not in ids or bottom.size == 0:
+        raise InputError(
+            f"a hierarchy needs '{TOTAL}' and at least one '{TOTAL}/<category>' series; "
+            f"got {list(ids)[:5]}"
+        )
+    s = np.zeros((len(ids), bottom.size))
+    s[ids.index(TOTAL), :] = 1.0
+    s[bottom, np.arange(bottom.size)] = 1.0
+    return s, bottom
+
+
+_ACTION_OF_METRIC: dict[Metric, Action | None] = {
+    Metric.VIEWS: Action.VIEW,
+    Metric.CARTS: Action.CART,
+    Metric.PURCHASES: Action.PURCHASE,
+    Metric.REVENUE: Action.PURCHASE,
+    Metric.CONVERSION: Action.VIEW,
+    Metric.USERS: None,
+}
+
+
+def _aggregate(events: ir.Table, bucket: ir.Value, label: ir.Value | None) -> ir.Table:
+    is_view = (events[ACTION] == Action.VIEW.value).cast("int64")
+    is_cart = (events[ACTION] == Action.CART.value).cast("int64")
+    is_buy = events[ACTION] == Action.PURCHASE.value
+    qty = events[QUANTITY].cast("float64").coalesce(1.0)
+    revenue = ibis.ifelse(is_buy, events[PRICE] * qty, 0.0).coalesce(0.0)
+    keys: dict[str, Any] = {"period": bucket}
+    if label is not None:
+        keys["label"] = label
+    return events.group_by(**keys).aggregate(
+        views=is_view.sum(),
+        carts=is_cart.sum(),
+        purchases=is_buy.cast("int64").sum(),
+        users=events[USER_ID].nunique(),
+        revenue=revenue.sum(),
+        events=events.count(),
+    )
+
+
+def _period_value(rows: dict[str, np.ndarray], metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+    """Metric value and 'undefined' mask per aggregated row."""
+    if metric is Metric.CONVERSION:
+        views = rows["views"].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return rows["purchases"] / np.where(views > 0, views, np.nan), views <= 0
+    return rows[metric.value].astype(np.float64), np.zeros(len(rows["period"]), dtype=bool)
+
+
+def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
+    """Aggregate ``events`` into series per period (and per category) on a dense grid.
+
+    Args:
+        events: Event table (``events_prepared`` normally).
+        config: Metric, frequency, grouping and gap rule.
+
+    Returns:
+        The series, a report and the store event count per period.
+
+    Raises:
+        InputError: If no event falls in the requested range.
+    """
+    if config.start is not None:
+        events = events.filter(events[TS] >= config.start)
+    if config.end is not None:
+        events = events.filter(events[TS] < config.end)
+    unit = "D" if config.freq is Freq.DAY else "h"
+    bucket = events[TS].truncate(unit)
+    totals = _fetch(_aggregate(events, bucket, None))
+    if len(totals["period"]) == 0:
+        raise InputError("no events in the requested range: nothing to build series from")
+    step = np.timedelta64(1, "D") if config.freq is Freq.DAY else np.timedelta64(1, "h")
+    first, last = totals["period"].min(), totals["period"].max()
+    grid = np.arange(first, last + step, step).astype("datetime64[us]")
+    position = {int(p): i for i, p in enumerate(grid.astype(np.int64))}
+
+    def place(rows: dict[str, np.ndarray], values: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(grid))
+        idx = np.array([position[int(p)] for p in rows["period"].astype(np.int64)], dtype=int)
+        out[idx] = values
+        return out
+
+    store_events = place(totals, totals["events"].astype(np.float64))
+    gap_t, quiet = _store_gaps(store_events, grid, config)
+
+    ids: list[str] = [TOTAL]
+    value, undefined = _period_value(totals, config.metric)
+    y_rows = [place(totals, value)]
+    undef_rows = [place(totals, undefined.astype(np.float64)) > 0]
+    categories: tuple[str, ...] = ()
+    other_share = 0.0
+    if config.by == "category":
+        categories, other_share = _top_categories(events, config)
+        known = events[CATEGORY_ID].isin(list(categories))
+        label = ibis.ifelse(known, events[CATEGORY_ID], OTHER)
+        per_label = _fetch(_aggregate(events, bucket, label).order_by(["label", "period"]))
+        labels = [*categories, *([OTHER] if other_share > 0 or config.categories else [])]
+        for name in labels:
+            mask = per_label["label"] == name
+            rows = {k: v[mask] for k, v in per_label.items()}
+            value, undefined = _period_value(rows, config.metric)
+            ids.append(f"{TOTAL}/{name}")
+            y_rows.append(place(rows, np.nan_to_num(value)))
+            # A period where this category had no row at all has no views either.
+            seen = place(rows, np.ones(len(rows["period"]))) > 0
+            undef = place(rows, undefined.astype(np.float64)) > 0
+            if config.metric is Metric.CONVERSION:
+                undef |= ~seen
+            undef_rows.append(undef)
+    y = np.vstack(y_rows)
+    gap = np.vstack(undef_rows) | gap_t[None, :]
+    y[gap] = np.nan
+    panel = Panel(tuple(ids), grid, y, gap, config.freq)
+    report = SeriesReport(
+        metric=config.metric,
+        freq=config.freq,
+        first_period=_to_datetime(grid[0]),
+        last_period=_to_datetime(grid[-1]),
+        n_periods=len(grid),
+        n_series=len(ids),
+        gap_periods=tuple(_to_datetime(p) for p in grid[gap_t]),
+        empty_true_zero=int(quiet),
+        categories=categories,
+        other_share=other_share,
+    )
+    return SeriesSet(panel=panel, report=report, events=store_events)
+
+
+def _store_gaps(
+    store_events: np.ndarray, grid: np.ndarray, config: SeriesConfig
+) -> tuple[np.ndarray, int]:
+    """Flag empty store periods at times the store is normally active; count the quiet ones."""
+    if config.freq is Freq.DAY:
+        slot = (grid.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 0 = Monday
+    else:
+        slot = grid.astype("datetime64[h]").astype(np.int64) % 24
+    gap = np.zeros(len(grid), dtype=bool)
+    empty = np.flatnonzero(store_events == 0)
+    for t in empty:
+        others = (slot == slot[t]) & (np.arange(len(grid)) != t)
+        pool = store_events[others] if others.any() else np.delete(store_events, t)
+        gap[t] = (
+            pool.size > 0
+            and float(np.median(pool)) >= max(config.gap_min_expected, 1e-12)
+            and float(np.mean(pool == 0)) <= config.gap_max_zero_share
+        )
+    return gap, int(empty.size - gap.sum())
+
+
+def _top_categories(events: ir.Table, config: SeriesConfig) -> tuple[tuple[str, ...], float]:
+    action = _ACTION_OF_METRIC[config.metric]
+    scoped = events if action is None else events.filter(events[ACTION] == action.value)
+    counts = (
+        scoped.group_by(category=scoped[CATEGORY_ID])
+        .aggregate(n=scoped.count())
+        .order_by([ibis.desc("n"), "category"])
+        .to_pyarrow()
+        .to_pydict()
+    )
+    named = [(c, n) for c, n in zip(counts["category"], counts["n"], strict=True) if c is not None]
+    if config.categories is not None:
+        kept = config.categories
+        named = [(c, n) for c, n in named if c in set(kept)]
+    else:
+        named = named[: config.top_categories]
+        kept = tuple(str(c) for c, _ in named)
+    total = sum(counts["n"])
+    other = total - sum(n for _, n in named)
+    return kept, (other / total if total else 0.0)
+
+
+def _fetch(expr: ir.Table) -> dict[str, np.ndarray]:
+    table = expr.to_pyarrow()
+    out: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        column = table[name]
+        if name == "period":
+            out[name] = column.to_numpy().astype("datetime64[us]")
+        elif name == "label":
+            out[name] = np.asarray(column.to_pylist(), dtype=object)
+        else:
+            out[name] = np.nan_to_num(column.to_numpy(zero_copy_only=False).astype(np.float64))
+    return out
+
+
+def _to_datetime(value: np.datetime64) -> datetime:
+    return datetime.fromisoformat(str(value.astype("datetime64[us]")))
