@@ -64,6 +64,8 @@ class SASRecConfig(TrainingConfig):
         pre_ln: Layer norm before each sub-layer (plus a final one); ``False``: after (original).
         loss: ``ce``, ``sampled_ce`` or ``bce`` (see the module docstring).
         n_negatives: Shared negatives per batch for ``sampled_ce``.
+        bucket_by_length: Batch windows of similar length together and cut each batch to its
+            longest window (most windows are far shorter than ``max_len``; 3-5x fewer positions).
         weight_decay: AdamW weight decay.
         score_batch: Histories encoded at once when scoring.
     """
@@ -76,6 +78,7 @@ class SASRecConfig(TrainingConfig):
     pre_ln: bool = True
     loss: Literal["ce", "sampled_ce", "bce"] = "ce"
     n_negatives: int = Field(default=2048, ge=1)
+    bucket_by_length: bool = True
     weight_decay: float = Field(default=0.0, ge=0)
     score_batch: int = Field(default=512, ge=1)
 
@@ -144,6 +147,7 @@ class SASRecNet(nn.Module):
         self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_blocks)])
         self.ln_f = nn.LayerNorm(d, eps=1e-8) if config.pre_ln else nn.Identity()
         self.scale = math.sqrt(d)
+        self.max_len = config.max_len
         for name, param in self.named_parameters():
             if param.dim() >= 2:  # Xavier init as the reference implementations
                 nn.init.xavier_normal_(param)
@@ -156,7 +160,8 @@ class SASRecNet(nn.Module):
         """Encode left-padded item windows (B, T) into one state per position (B, T, d)."""
         t = items.shape[1]
         valid = items > 0  # (B, T)
-        positions = torch.arange(t, device=items.device)  # (T,)
+        # Windows are right-aligned: a window cut to its last t columns keeps its positions.
+        positions = torch.arange(self.max_len - t, self.max_len, device=items.device)  # (T,)
         x = self.item_emb(items) * self.scale + self.pos_emb(positions)  # (B, T, d)
         x = self.drop(x) * valid.unsqueeze(-1)  # (B, T, d) padding stays zero
         causal = torch.ones(t, t, dtype=torch.bool, device=items.device).tril()  # (T, T)
@@ -180,7 +185,9 @@ def _score(net: SASRecNet, histories: Sequences, n_items: int, config: SASRecCon
     padded = histories.to_padded(config.max_len)  # (n, max_len), -1 -> 0
     for start in range(0, len(histories), config.score_batch):
         items = torch.from_numpy(padded[start : start + config.score_batch].astype(np.int64))
-        last = net(items)[:, -1, :]  # (B, d) state after the most recent item
+        used = (items > 0).any(dim=0).nonzero()  # columns holding an item in some row
+        width = config.max_len - int(used[0]) if len(used) else 1
+        last = net(items[:, -width:])[:, -1, :]  # (B, d) state after the most recent item
         out[start : start + len(items)] = net.logits(last).numpy()  # (B, n_items)
     out[:, 0] = -np.inf
     return out
@@ -192,6 +199,7 @@ class _SASRecTask:
     def __init__(self, net: SASRecNet, windows: np.ndarray, n_items: int, config: SASRecConfig):
         self.net = net
         self.windows = torch.from_numpy(windows.astype(np.int64))  # (W, max_len + 1)
+        self.lengths = (windows > 0).sum(axis=1)  # (W,)
         self.n_items = n_items
         self.config = config
         self.n_sequences = len(windows)
@@ -200,10 +208,20 @@ class _SASRecTask:
         return -(-self.n_sequences // self.config.batch_size)
 
     def batches(self, rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.from_numpy(rng.permutation(self.n_sequences))
         size = self.config.batch_size
-        for start in range(0, self.n_sequences, size):
-            rows = self.windows[order[start : start + size]]  # (B, max_len + 1)
+        order = rng.permutation(self.n_sequences)
+        if self.config.bucket_by_length:
+            # Sort within shuffled pools of 64 batches by length, then shuffle the batches:
+            # random batches, little padding (the usual bucketing iterator).
+            pool = 64 * size
+            for lo in range(0, len(order), pool):
+                chunk = order[lo : lo + pool]
+                order[lo : lo + pool] = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+        starts = np.arange(0, self.n_sequences, size)
+        for start in rng.permutation(starts) if self.config.bucket_by_length else starts:
+            chosen = order[start : start + size]
+            width = int(self.lengths[chosen].max())
+            rows = self.windows[torch.from_numpy(chosen), -width:]  # (B, width <= max_len + 1)
             negatives: torch.Tensor
             if self.config.loss == "sampled_ce":
                 negatives = torch.from_numpy(
@@ -212,7 +230,7 @@ class _SASRecTask:
             elif self.config.loss == "bce":
                 negatives = torch.from_numpy(
                     rng.integers(1, self.n_items, size=(len(rows), rows.shape[1] - 1))
-                )  # (B, max_len) one per position
+                )  # (B, width - 1) one per position
             else:
                 negatives = torch.empty(0, dtype=torch.int64)
             yield rows, negatives
