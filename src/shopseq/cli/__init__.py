@@ -14,11 +14,14 @@ import typer
 from shopseq.errors import InputError, ShopseqError
 
 from .demo import demo
+from .evaluate import evaluate
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .prepare import prepare
+from .recommend import recommend
 from .stats import stats
+from .train import train
 
 __all__ = ["app", "main", "run"]
 
@@ -30,10 +33,13 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(demo)
+app.command()(evaluate)
 app.command()(generate)
 app.command()(ingest)
 app.command()(prepare)
+app.command()(recommend)
 app.command()(stats)
+app.command()(train)
 
 
 def run(argv: list[str]) -> int:

@@ -43,6 +43,7 @@ __all__ = [
     "metric_per_case",
     "mrr_at_k",
     "ndcg_at_k",
+    "per_case_metric",
     "rank_cases",
     "recall_at_k",
     "sampled_target_ranks",
@@ -471,7 +472,7 @@ def rank_cases(
     ci: dict[str, tuple[float, float]] = {}
     if config.n_bootstrap and n:
         names = list(metrics)
-        per_case = np.stack([_per_case_by_name(ranks, name) for name in names])
+        per_case = np.stack([per_case_metric(ranks, name) for name in names])
         bounds = bootstrap_ci(per_case, config.n_bootstrap, seed=config.seed)
         ci = {name: (float(lo), float(hi)) for name, (lo, hi) in zip(names, bounds, strict=True)}
     counts = item_counts if item_counts is not None else np.zeros(n_items)
@@ -489,9 +490,22 @@ def rank_cases(
     )
 
 
-def _per_case_by_name(ranks: np.ndarray, name: str) -> np.ndarray:
-    """Per-case values of a metric named like ``NDCG@10``."""
-    metric, k = name.split("@")
+def per_case_metric(ranks: np.ndarray, name: str) -> np.ndarray:
+    """Per-case values of a metric named like ``NDCG@10`` (``HR``, ``MRR`` or ``NDCG``).
+
+    Args:
+        ranks: 0-based ranks.
+        name: Metric name and cut-off.
+
+    Returns:
+        (n,) float64 values.
+
+    Raises:
+        InputError: For a name not of that form.
+    """
+    metric, _, k = name.partition("@")
+    if metric not in _METRIC_KEYS or not k.isdigit():
+        raise InputError(f"metric names look like HR@10, MRR@20 or NDCG@10; got {name!r}")
     return metric_per_case(ranks, _METRIC_KEYS[metric], int(k))
 
 
