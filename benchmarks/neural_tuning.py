@@ -54,6 +54,8 @@ def main() -> None:
     n_items = len(split.item_vocab.ids) + 1
     overrides = json.loads(args.config)
     overrides.setdefault("valid_exclude_seen", exclude_seen)
+    if args.out is not None:  # best weights + per-epoch records while it runs
+        overrides.setdefault("checkpoint", str(args.out.with_suffix(".pt")))
     model: SASRec | GRU4Rec
     if args.model == "sasrec":
         model = SASRec(SASRecConfig(**overrides))

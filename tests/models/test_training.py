@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from shopseq.artifacts import read_json
 from shopseq.errors import ShopseqError
 from shopseq.models.training import TrainingConfig, seeded_torch, train
 from shopseq.sequences import EvalCases, Sequences
@@ -72,6 +73,8 @@ def test_train_keeps_best_epoch_and_stops_after_patience(tmp_path: Path) -> None
     assert report.epochs[0].valid_ndcg == pytest.approx(1 / np.log2(7))
     assert float(net.w.detach()) == 2.0  # the weights of epoch 2, not of the last epoch (4)
     assert float(torch.load(checkpoint, weights_only=True)["w"]) == 2.0
+    logged = read_json(tmp_path / "best.pt.epochs.json")
+    assert [e["valid_ndcg"] for e in logged] == [r.valid_ndcg for r in report.epochs]
     assert all(
         r.threads == torch.get_num_threads() and r.sequences_per_s > 0 for r in report.epochs
     )

@@ -67,7 +67,8 @@ class TrainingConfig(BaseModel):
         threads: ``torch.set_num_threads`` while fitting and scoring.
         seed: Seeds every random choice of the fit.
         progress: Show a Rich progress bar per epoch.
-        checkpoint: Write the best ``state_dict`` here (atomically) whenever it improves.
+        checkpoint: Write the best ``state_dict`` here (atomically) whenever it improves, and the
+            epoch records so far beside it (``<checkpoint>.epochs.json``) after every epoch.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -342,6 +343,9 @@ def train(
                     torch.save(best_state, tmp)
         else:
             since_best += 1
+        if config.checkpoint is not None:
+            log = config.checkpoint.with_name(config.checkpoint.name + ".epochs.json")
+            atomic_write_json(log, [asdict(r) for r in records])
         out_of_time = (
             config.max_train_seconds is not None
             and time.perf_counter() - started >= config.max_train_seconds
