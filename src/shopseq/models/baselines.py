@@ -7,8 +7,9 @@ ranked by popularity (the back-off), and ties between equally scored items are r
 
 * :class:`Popularity`: most-frequent items, over all training events or a recent window.
 * :class:`MarkovChain`: first-order transition probabilities from the last known item.
-* :class:`ItemKNN`: cosine similarity of items co-occurring within a window of positions,
-  summed over the last few history items with recency weights.
+* :class:`ItemKNN`: cosine similarity of items co-occurring within a window of positions
+  (closer and later pairs weigh more), summed over the last few history items with recency
+  weights.
 * :class:`SessionKNN`: V-SKNN (Ludewig & Jannach 2018): neighbour sequences sharing items with the
   history (recent history items weigh more), the ``k`` most similar vote for their items.
 """
@@ -328,7 +329,7 @@ class MarkovChain(_Baseline):
         totals = np.asarray(counts.sum(axis=1)).ravel()
         counts.data /= np.repeat(totals, np.diff(counts.indptr))
         self.n_items_ = n_items
-        self.transitions_ = counts
+        self.transitions_ = counts.astype(np.float32)
         self._set_popularity(_item_counts(train, n_items))
         return self
 
@@ -362,6 +363,10 @@ class ItemKNNConfig(BaseModel):
         n_neighbors: Most similar items kept per item.
         alpha: Similarity ``c_ij / (n_i^alpha * n_j^(1-alpha))``; 0.5 is cosine.
         history_len: Last distinct history items that vote, weighted ``1 / (d + 1)``.
+        distance_decay: A pair ``d`` positions apart counts ``1 / d`` (else 1), so the item
+            right after another is its closest neighbour.
+        backward_weight: Weight of "j came before i" relative to "j came after i" (order
+            matters for a next-item prediction; 1 makes the similarity symmetric).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -370,6 +375,8 @@ class ItemKNNConfig(BaseModel):
     n_neighbors: int = Field(default=200, ge=1)
     alpha: float = Field(default=0.5, ge=0.0, le=1.0)
     history_len: int = Field(default=3, ge=1)
+    distance_decay: bool = True
+    backward_weight: float = Field(default=0.5, ge=0.0)
 
 
 class ItemKNN(_Baseline):
@@ -397,22 +404,25 @@ class ItemKNN(_Baseline):
         _check_train(train, n_items)
         seq = np.repeat(np.arange(len(train)), train.lengths)
         items = train.items.astype(np.int64)
-        heads, tails = [], []
+        heads, tails, weights = [], [], []
         for d in range(1, self.config.window + 1):  # loop over offsets, not events
             ok = (seq[d:] == seq[:-d]) & (items[d:] > 0) & (items[:-d] > 0)
             ok &= items[d:] != items[:-d]
             heads.append(items[:-d][ok])
             tails.append(items[d:][ok])
+            weights.append(np.full(int(ok.sum()), 1.0 / d if self.config.distance_decay else 1.0))
+        forward = np.concatenate(weights)
         a = np.concatenate([*heads, *tails])
         b = np.concatenate([*tails, *heads])
-        co = sp.csr_matrix((np.ones(len(a)), (a, b)), shape=(n_items, n_items))
+        w = np.concatenate([forward, self.config.backward_weight * forward])
+        co = sp.csr_matrix((w, (a, b)), shape=(n_items, n_items))
         co.sum_duplicates()
         counts = _item_counts(train, n_items)
         alpha = self.config.alpha
         rows = np.repeat(np.arange(n_items), np.diff(co.indptr))
         co.data /= np.power(counts[rows], alpha) * np.power(counts[co.indices], 1.0 - alpha)
         self.n_items_ = n_items
-        self.similarity_ = _keep_top_per_row(co, self.config.n_neighbors)
+        self.similarity_ = _keep_top_per_row(co, self.config.n_neighbors).astype(np.float32)
         self._set_popularity(counts)
         return self
 
