@@ -10,9 +10,9 @@ import pytest
 from shopseq.errors import InputError
 from shopseq.evaluate import (
     RankingConfig,
+    average_popularity,
     bootstrap_ci,
     catalogue_coverage,
-    average_popularity,
     hit_rate_at_k,
     mrr_at_k,
     ndcg_at_k,
@@ -71,7 +71,7 @@ def test_metrics_from_ranks_match_hand_computation() -> None:
 
 
 def test_metric_rejects_bad_k() -> None:
-    with pytest.raises(InputError, match="'k' parameter of the metrics must be >= 1. Got 0"):
+    with pytest.raises(InputError, match=r"'k' parameter of the metrics must be >= 1\. Got 0"):
         ndcg_at_k(np.array([0]), 0)
 
 
