@@ -10,14 +10,17 @@ import typer
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
 from shopseq.prepare import PrepareConfig
 from shopseq.prepare.profile import profile_store
+from shopseq.sequences.protocols import SplitConfig
 from shopseq.store import open_store
 from shopseq.synthetic import GeneratorConfig
 
+from .evaluate import run_evaluate
 from .generate import run_generate
 from .ingest import run_ingest
 from .options import ThreadsOption, console
 from .prepare import run_prepare
 from .render import show_profile
+from .train import load_split
 
 __all__ = ["demo"]
 
@@ -30,7 +33,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: ThreadsOption = None,
 ) -> None:
-    """Generate a shop log, ingest it into the embedded store, prepare it and profile it."""
+    """Generate a shop log, ingest, prepare and profile it, then train and rank next-item models."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "events.csv.zst"
     store_path = workdir / "shopseq.duckdb"
@@ -48,4 +51,32 @@ def demo(
     console.rule("[bold]4. stats")
     with open_store(store_path, read_only=True, threads=threads) as store:
         show_profile(console, profile_store(store))
-    console.print(f"\nstore: {store_path}   (try: shopseq stats --store {store_path})")
+    console.rule("[bold]5. next-item models: train + evaluate")
+    split = load_split(store_path, SplitConfig(), threads)
+    run_evaluate(
+        ["sasrec"],
+        split,
+        dataset="demo (generated)",
+        exclude_seen=False,
+        epochs=None,
+        threads=None,
+        seed=seed,
+        out=workdir / "leaderboard",
+        # A short neural fit keeps the demo to seconds; real runs use the defaults.
+        params={
+            "sasrec": {
+                "loss": "sampled_ce",
+                "n_negatives": 256,
+                "max_len": 20,
+                "hidden_size": 32,
+                "batch_size": 256,
+                "n_epochs": 1,
+                "progress": False,
+            }
+        },
+        max_cases=5000,
+    )
+    console.print(
+        f"\nstore: {store_path}   (try: shopseq stats --store {store_path}; "
+        f"shopseq train -m sknn --store {store_path})"
+    )

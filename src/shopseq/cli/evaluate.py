@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -36,6 +36,8 @@ def run_evaluate(
     threads: int | None,
     seed: int,
     out: Path | None,
+    params: dict[str, dict[str, Any]] | None = None,
+    max_cases: int | None = None,
 ) -> Leaderboard:
     """Fit the models (baselines always included), rank the test cases, print and write.
 
@@ -48,6 +50,8 @@ def run_evaluate(
         threads: Torch threads of neural models.
         seed: Seed.
         out: Directory for ``leaderboard.json`` / ``leaderboard.csv`` (``None``: do not write).
+        params: Config fields per model name.
+        max_cases: Rank a seeded random sample of this many test cases (``None``: all).
 
     Returns:
         The leaderboard.
@@ -55,16 +59,23 @@ def run_evaluate(
     chosen = list(dict.fromkeys([*names, *sorted(BASELINES)]))
     entries = []
     for name in chosen:
-        config = model_config(name, {}, epochs=epochs, threads=threads, seed=seed)
+        config = model_config(
+            name, (params or {}).get(name, {}), epochs=epochs, threads=threads, seed=seed
+        )
         with console.status(f"fitting {name}"):
             model, seconds, info = fit_model(name, config, split)
         console.print(f"fitted {name} in {seconds:.1f}s")
         entries.append(LeaderboardEntry(name, model, name in BASELINES, seconds, info))
     counts = np.bincount(split.train.items[split.train.items > 0], minlength=split.item_vocab.size)
-    with console.status(f"ranking {len(split.test):,} test cases"):
+    cases = split.test
+    if max_cases is not None and len(cases) > max_cases:
+        chosen_cases = np.random.default_rng(seed).choice(len(cases), max_cases, replace=False)
+        cases = cases.subset(np.sort(chosen_cases))
+        console.print(f"ranking a random sample of {max_cases:,} of {len(split.test):,} test cases")
+    with console.status(f"ranking {len(cases):,} test cases"):
         board = build_leaderboard(
             entries,
-            split.test,
+            cases,
             split.item_vocab.size,
             RankingConfig(exclude_seen=exclude_seen, seed=seed),
             dataset=dataset,

@@ -40,14 +40,14 @@ from shopseq.models.baselines import (
 from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
 from shopseq.models.sasrec import SASRec, SASRecConfig
 from shopseq.prepare import PREPARED_TABLE
-from shopseq.sequences import Split
+from shopseq.sequences import EvalCases, Sequences, Split
 from shopseq.sequences.protocols import SplitConfig, split_events
 from shopseq.store import open_store
 
 from .options import StoreOption, ThreadsOption, console, default_store_path
 from .render import show_leaderboard
 
-__all__ = ["BASELINES", "MODELS", "fit_model", "load_split", "train"]
+__all__ = ["BASELINES", "MODELS", "fit_model", "fit_sequences", "load_split", "train"]
 
 #: Model name -> (class, config class): the one table of models, at the edge (no registry).
 MODELS: dict[str, tuple[Any, type[BaseModel]]] = {
@@ -105,15 +105,33 @@ def fit_model(
     Args:
         name: Model name.
         config: Its config.
-        split: The split.
+        split: The split (``train``, ``valid``, ``item_vocab``).
 
     Returns:
         The fitted model, fit seconds and facts about training (epochs, speed, threads).
     """
-    model_class = MODELS[name][0]
-    model: NextItemModel = model_class(config)
+    valid = split.valid if len(split.valid) else None
+    return fit_sequences(name, config, split.train, split.item_vocab.size, valid)
+
+
+def fit_sequences(
+    name: str, config: BaseModel, train: Sequences, n_items: int, valid: EvalCases | None
+) -> tuple[NextItemModel, float, dict[str, Any]]:
+    """Fit a model on sequences and time it.
+
+    Args:
+        name: Model name.
+        config: Its config.
+        train: Training sequences.
+        n_items: Vocabulary size including padding.
+        valid: Validation cases (early stopping of neural models).
+
+    Returns:
+        The fitted model, fit seconds and facts about training (epochs, speed, threads).
+    """
+    model: NextItemModel = MODELS[name][0](config)
     started = time.perf_counter()
-    model.fit(split.train, split.item_vocab.size, split.valid if len(split.valid) else None)
+    model.fit(train, n_items, valid)
     seconds = time.perf_counter() - started
     info: dict[str, Any] = {}
     report = getattr(model, "report_", None)
