@@ -22,6 +22,8 @@ from shopseq.models.baselines import (
     PopularityConfig,
     SessionKNN,
 )
+from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.models.sasrec import SASRec, SASRecConfig
 from shopseq.sequences import EvalCases, Sequences
 
 Factory = Callable[[int], Any]
@@ -32,6 +34,39 @@ FACTORIES: list[tuple[str, Factory]] = [
     ("markov", lambda seed: MarkovChain()),
     ("itemknn", lambda seed: ItemKNN()),
     ("sknn", lambda seed: SessionKNN()),
+    (
+        "gru4rec",
+        lambda seed: GRU4Rec(
+            GRU4RecConfig(
+                layers=(32,),
+                batch_size=32,
+                n_sample=16,
+                lr=0.2,
+                momentum=0.1,
+                n_epochs=4,
+                patience=None,
+                progress=False,
+                seed=seed,
+            )
+        ),
+    ),
+    (
+        "sasrec",
+        lambda seed: SASRec(
+            SASRecConfig(
+                max_len=8,
+                hidden_size=32,
+                n_blocks=1,
+                dropout=0.1,
+                lr=1e-2,
+                batch_size=32,
+                n_epochs=15,
+                patience=None,
+                progress=False,
+                seed=seed,
+            )
+        ),
+    ),
 ]
 # Models that cannot learn a sequential rule by design (the reference the others must beat).
 NON_SEQUENTIAL = {"popularity", "popularity_recent"}
