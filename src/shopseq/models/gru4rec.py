@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.artifacts import atomic_dir
-from shopseq.errors import ConfigError, InputError
+from shopseq.errors import ConfigError, InputError, NotFittedError
 from shopseq.models.base import ScoringModel, check_is_fitted
 from shopseq.models.training import (
     TrainingConfig,
@@ -161,16 +161,14 @@ class GRU4RecNet(nn.Module):
         self.E = None if self.constrained else nn.Embedding(n_items, n_input, sparse=sparse)
         self.drop_embed = nn.Dropout(config.dropout_p_embed)
         sizes = (n_input, *config.layers)
-        self.cells = nn.ModuleList(
-            [nn.GRUCell(sizes[i], sizes[i + 1]) for i in range(len(config.layers))]
-        )
+        cells = [nn.GRUCell(sizes[i], sizes[i + 1]) for i in range(len(config.layers))]
+        self.cells = nn.ModuleList(cells)
         self.drop_hidden = nn.Dropout(config.dropout_p_hidden)
         self.Wy = nn.Embedding(n_items, config.layers[-1], sparse=sparse)
         self.By = nn.Embedding(n_items, 1, sparse=sparse)
         if self.E is not None:
             _init_uniform(self.E.weight)
-        for cell in self.cells:
-            assert isinstance(cell, nn.GRUCell)
+        for cell in cells:
             _init_uniform(cell.weight_ih, dim1_scale=3)
             _init_uniform(cell.weight_hh, dim1_scale=3)
             nn.init.zeros_(cell.bias_ih)
@@ -393,6 +391,12 @@ class GRU4Rec(ScoringModel):
         self.net_, self.n_items_ = net, n_items
         return self
 
+    def _fitted(self) -> tuple[GRU4RecNet, int]:
+        check_is_fitted(self, "net_")
+        if self.net_ is None or self.n_items_ is None:  # unreachable after check_is_fitted
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet")
+        return self.net_, self.n_items_
+
     def score(self, histories: Sequences) -> np.ndarray:
         """Score every item after each history (the GRU runs over its last ``max_len`` events).
 
@@ -402,11 +406,10 @@ class GRU4Rec(ScoringModel):
         Returns:
             (n_histories, n_items) float32 scores; column 0 (padding) is -inf.
         """
-        check_is_fitted(self, "net_")
-        assert self.net_ is not None and self.n_items_ is not None  # narrowed by check_is_fitted
+        net, n_items = self._fitted()
         with seeded_torch(self.config.seed, self.config.threads):
-            self.net_.eval()
-            return _score(self.net_, histories, self.n_items_, self.config)
+            net.eval()
+            return _score(net, histories, n_items, self.config)
 
     def save(self, directory: Path) -> None:
         """Write ``config.json``, ``weights.pt`` and ``metrics.json`` atomically.
@@ -414,10 +417,9 @@ class GRU4Rec(ScoringModel):
         Args:
             directory: Model directory (replaced as a whole).
         """
-        check_is_fitted(self, "net_")
-        assert self.net_ is not None and self.n_items_ is not None
+        net, n_items = self._fitted()
         with atomic_dir(Path(directory)) as tmp:
-            save_torch_model(tmp, self.config, self.n_items_, self.net_, self.report_)
+            save_torch_model(tmp, self.config, n_items, net, self.report_)
 
     @classmethod
     def load(cls, directory: Path) -> Self:

@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.artifacts import atomic_dir
-from shopseq.errors import InputError
+from shopseq.errors import InputError, NotFittedError
 from shopseq.models.base import ScoringModel, check_is_fitted
 from shopseq.models.training import (
     TrainingConfig,
@@ -320,6 +320,12 @@ class SASRec(ScoringModel):
         self.net_, self.n_items_ = net, n_items
         return self
 
+    def _fitted(self) -> tuple[SASRecNet, int]:
+        check_is_fitted(self, "net_")
+        if self.net_ is None or self.n_items_ is None:  # unreachable after check_is_fitted
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet")
+        return self.net_, self.n_items_
+
     def score(self, histories: Sequences) -> np.ndarray:
         """Score every item after each history.
 
@@ -329,11 +335,10 @@ class SASRec(ScoringModel):
         Returns:
             (n_histories, n_items) float32 scores; column 0 (padding) is -inf.
         """
-        check_is_fitted(self, "net_")
-        assert self.net_ is not None and self.n_items_ is not None  # narrowed by check_is_fitted
+        net, n_items = self._fitted()
         with seeded_torch(self.config.seed, self.config.threads):
-            self.net_.eval()
-            return _score(self.net_, histories, self.n_items_, self.config)
+            net.eval()
+            return _score(net, histories, n_items, self.config)
 
     def save(self, directory: Path) -> None:
         """Write ``config.json``, ``weights.pt`` and ``metrics.json`` atomically.
@@ -341,10 +346,9 @@ class SASRec(ScoringModel):
         Args:
             directory: Model directory (replaced as a whole).
         """
-        check_is_fitted(self, "net_")
-        assert self.net_ is not None and self.n_items_ is not None
+        net, n_items = self._fitted()
         with atomic_dir(Path(directory)) as tmp:
-            save_torch_model(tmp, self.config, self.n_items_, self.net_, self.report_)
+            save_torch_model(tmp, self.config, n_items, net, self.report_)
 
     @classmethod
     def load(cls, directory: Path) -> Self:
