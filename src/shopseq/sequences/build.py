@@ -333,7 +333,9 @@ def fetch_events(events: ibis.Table, config: SequenceConfig) -> EventArrays:
         _item=table[ITEM_ID],
         _category=table[CATEGORY_ID],
         _action=table[ACTION],
-        _ts=table[TS].epoch_seconds(),
+        # ibis types epoch_seconds as int32, but DuckDB returns a double for sub-second
+        # timestamps (Diginetica's date + ms offsets): floor it and keep 64 bits (2038-safe).
+        _ts=table[TS].epoch_seconds().floor().cast("int64"),
         _f=table[SOURCE_FILE_ID],
         _r=table[SOURCE_ROW],
     ).order_by(["_owner", "_ts", "_f", "_r"])
