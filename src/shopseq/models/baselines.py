@@ -486,6 +486,7 @@ class SessionKNN(_Baseline):
         self.backoff_ = None
         self.sessions_: sp.csr_matrix | None = None
         self.item_weights_: np.ndarray | None = None
+        self._cache: tuple[sp.csr_matrix, sp.csr_matrix] | None = None
 
     def fit(self, train: Sequences, n_items: int, valid: EvalCases | None = None) -> Self:
         """Index the training sequences as a binary sequence x item matrix.
@@ -508,6 +509,7 @@ class SessionKNN(_Baseline):
         binary.data = np.repeat(norms, np.diff(binary.indptr))
         doc_freq = np.bincount(binary.indices, minlength=n_items).astype(np.float64)
         self.n_items_ = n_items
+        self._cache = None
         self.sessions_ = binary.astype(np.float32)
         self.item_weights_ = (
             np.log((binary.shape[0] + 1) / (doc_freq + 1)).astype(np.float32)
@@ -532,12 +534,23 @@ class SessionKNN(_Baseline):
         query = _history_matrix(histories, sessions.shape[1], self.config.history_len, "linear")
         query = query.multiply(weights[None, :]).tocsr()
         q_len = np.maximum(np.diff(query.indptr), 1).astype(np.float64)
-        similarity = (query @ sessions.T).tocsr()  # (n, n_sessions) cosine numerators / |s|^.5
+        by_item, binary = self._index()
+        similarity = (query @ by_item).tocsr()  # (n, n_sessions) cosine numerator / |s|^.5
         similarity.data /= np.repeat(np.sqrt(q_len), np.diff(similarity.indptr))
         neighbours = _keep_top_per_row(similarity, self.config.k)
-        binary = sessions.copy()
-        binary.data = np.ones_like(binary.data)
         return _finish((neighbours @ binary).toarray(), self.backoff_)
+
+    def _index(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The item x sequence matrix and the binary sequence x item matrix, built once.
+
+        Rebuilding them per call cost O(training events) and dominated one-history latency.
+        """
+        if self._cache is None:
+            assert self.sessions_ is not None
+            binary = self.sessions_.copy()
+            binary.data = np.ones_like(binary.data)
+            self._cache = (self.sessions_.T.tocsr(), binary)
+        return self._cache
 
     def _state(self) -> dict[str, np.ndarray]:
         assert self.sessions_ is not None and self.item_weights_ is not None
