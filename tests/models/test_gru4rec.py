@@ -9,7 +9,13 @@ import pytest
 
 from shopseq.errors import ConfigError, InputError, NotFittedError
 from shopseq.evaluate.ranking import hit_rate_at_k, ndcg_at_k, target_ranks
-from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig, _session_parallel
+from shopseq.models.gru4rec import (
+    GRU4Rec,
+    GRU4RecConfig,
+    GRU4RecNet,
+    _GRU4RecTask,
+    _session_parallel,
+)
 from shopseq.sequences import EvalCases, Sequences
 
 N_ITEMS = 41  # 40 items + padding
@@ -156,3 +162,12 @@ def test_session_parallel_schedule_visits_every_pair_once() -> None:
     expected = [p for i in usable for p in range(offsets[i], offsets[i + 1] - 1)]
     assert sorted(seen) == expected
     assert resets == len(usable)
+
+
+def test_gru4rec_drops_unknown_training_items() -> None:
+    train = Sequences.from_lists([[1, -1, 2, 3], [-1, 4], [5, 6]])
+    config = small_config(n_epochs=1)
+    task = _GRU4RecTask(GRU4RecNet(N_ITEMS, config), train, N_ITEMS, config)
+    assert task.n_sequences == 2  # [1, 2, 3] and [5, 6]; [4] alone has no pair
+    assert task.n_events == 3
+    assert task.items.min() > 0

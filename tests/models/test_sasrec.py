@@ -9,7 +9,7 @@ import pytest
 
 from shopseq.errors import InputError, NotFittedError
 from shopseq.evaluate.ranking import hit_rate_at_k, ndcg_at_k, target_ranks
-from shopseq.models.sasrec import SASRec, SASRecConfig
+from shopseq.models.sasrec import SASRec, SASRecConfig, SASRecNet, _SASRecTask
 from shopseq.sequences import EvalCases, Sequences
 
 N_ITEMS = 41  # 40 items + padding
@@ -121,3 +121,12 @@ def test_sasrec_errors_name_the_problem() -> None:
         SASRec(small_config()).fit(train, 40)
     with pytest.raises(InputError, match=r"'n_heads' parameter of SASRecConfig must divide"):
         SASRec(small_config(n_heads=3)).fit(train, N_ITEMS)
+
+
+def test_sasrec_buckets_keep_windows_whole_around_unknown_items() -> None:
+    windows = np.array([[0, 0, 0, 5, 6], [0, 3, 0, 4, 7], [1, 2, 3, 4, 5]])
+    config = small_config(max_len=4, batch_size=2)
+    task = _SASRecTask(SASRecNet(N_ITEMS, config), windows, N_ITEMS, config)
+    assert task.lengths.tolist() == [2, 4, 5]
+    batches = list(task.batches(np.random.default_rng(0)))
+    assert sorted(int((rows > 0).sum()) for rows, _ in batches) == [2 + 3, 5]

@@ -256,16 +256,27 @@ class _GRU4RecTask:
 
     def __init__(self, net: GRU4RecNet, train: Sequences, n_items: int, config: GRU4RecConfig):
         self.net, self.n_items, self.config = net, n_items, config
+        known_event = train.items > 0
+        if not known_event.all():  # unknown items (-1) carry no signal: drop them
+            owner_of_event = np.repeat(np.arange(len(train)), train.lengths)
+            kept = np.bincount(owner_of_event[known_event], minlength=len(train))
+            train = Sequences(
+                owner=train.owner,
+                offsets=np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
+                items=train.items[known_event],
+                actions=train.actions[known_event],
+                ts=train.ts[known_event],
+                categories=train.categories[known_event],
+            )
         lengths = train.lengths
         usable = np.flatnonzero(lengths >= 2)
         # Sequences start in time order (ties keep their order), as in the official iterator.
         self.order = usable[np.argsort(train.ts[train.offsets[usable]], kind="stable")]
         self.offsets = train.offsets
-        self.items = torch.from_numpy(np.maximum(train.items, 0).astype(np.int64))
+        self.items = torch.from_numpy(train.items.astype(np.int64))
         self.n_sequences = len(usable)
         self.n_events = int((lengths[usable] - 1).sum())
-        known = train.items[train.items > 0]
-        pop = np.bincount(known, minlength=n_items).astype(np.float64)
+        pop = np.bincount(train.items, minlength=n_items).astype(np.float64)
         weights = pop**config.sample_alpha * (pop > 0)
         self.cdf = np.cumsum(weights) / max(weights.sum(), 1e-12)
         self.cdf[-1] = 1.0

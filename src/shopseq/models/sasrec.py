@@ -199,7 +199,8 @@ class _SASRecTask:
     def __init__(self, net: SASRecNet, windows: np.ndarray, n_items: int, config: SASRecConfig):
         self.net = net
         self.windows = torch.from_numpy(windows.astype(np.int64))  # (W, max_len + 1)
-        self.lengths = (windows > 0).sum(axis=1)  # (W,)
+        # Span from the first item to the end (an unknown item inside a window is padding).
+        self.lengths = windows.shape[1] - np.argmax(windows > 0, axis=1)  # (W,)
         self.n_items = n_items
         self.config = config
         self.n_sequences = len(windows)
