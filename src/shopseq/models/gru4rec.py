@@ -42,6 +42,7 @@ from shopseq.models.training import (
     load_torch_model,
     save_torch_model,
     seeded_torch,
+    torch_threads,
 )
 from shopseq.models.training import train as run_training
 from shopseq.sequences import EvalCases, Sequences
@@ -418,8 +419,8 @@ class GRU4Rec(ScoringModel):
             (n_histories, n_items) float32 scores; column 0 (padding) is -inf.
         """
         net, n_items = self._fitted()
-        with seeded_torch(self.config.seed, self.config.threads):
-            net.eval()
+        # Scoring is deterministic (eval mode, no sampling): no seeding, only the thread count.
+        with torch_threads(self.config.threads):
             return _score(net, histories, n_items, self.config)
 
     def save(self, directory: Path) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "save_torch_model",
     "score_in_batches",
     "seeded_torch",
+    "torch_threads",
     "train",
     "validation_ndcg",
 ]
@@ -162,6 +163,24 @@ class TrainingTask(Protocol):
 
 
 @contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run a block with ``threads`` torch intra-op threads, then restore the caller's count.
+
+    Args:
+        threads: ``torch.set_num_threads`` inside the block.
+
+    Yields:
+        Nothing.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
 def seeded_torch(seed: int, threads: int) -> Iterator[None]:
     """Run a block with torch seeded and ``threads`` intra-op threads, then restore both.
 
@@ -172,15 +191,10 @@ def seeded_torch(seed: int, threads: int) -> Iterator[None]:
     Yields:
         Nothing; the block runs seeded.
     """
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        # fork_rng restores the caller's generator afterwards: no global state leaks out of a fit.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.set_num_threads(previous_threads)
+    # fork_rng restores the caller's generator afterwards: no global state leaks out of a fit.
+    with torch_threads(threads), torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)  # CPU only (torch.manual_seed also seeds CUDA)
+        yield
 
 
 def score_in_batches(
