@@ -47,10 +47,10 @@ def planted_rule(n_sequences: int = 240, length: int = 8, seed: int = 0):
 def small_config(**changes) -> GRU4RecConfig:
     fields = dict(
         layers=(32,),
-        batch_size=16,
+        batch_size=32,
         n_sample=16,
-        lr=0.1,
-        n_epochs=10,
+        lr=0.2,
+        n_epochs=6,
         patience=None,
         progress=False,
         threads=1,
@@ -76,7 +76,7 @@ def test_gru4rec_learns_planted_rule_far_above_popularity(
         loss=loss,
         optimizer=optimizer,
         momentum=0.1 if optimizer == "adagrad" else 0.0,
-        lr=0.1 if optimizer == "adagrad" else 0.01,
+        lr=0.2 if optimizer == "adagrad" else 0.02,
         constrained_embedding=constrained,
         embedding=0 if constrained else 16,
         dropout_p_hidden=0.1,
