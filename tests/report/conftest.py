@@ -65,7 +65,7 @@ def report_html(prepared_store_path: Path, tmp_path_factory: pytest.TempPathFact
     """The report of the prepared store, with a leaderboard and a forecast artifact."""
     artifacts = tmp_path_factory.mktemp("artifacts")
     (artifacts / "leaderboard.json").write_text(json.dumps(LEADERBOARD))
-    (artifacts / "forecast.json").write_text(json.dumps(FORECAST))
+    (artifacts / "forecasts.json").write_text(json.dumps(FORECAST))
     out = artifacts / "out" / "report.html"
     config = ReportConfig(artifact_dirs=(artifacts,), patterns=PatternConfig(min_support=0.005))
     with open_store(prepared_store_path, read_only=True, threads=1) as store:

@@ -10,7 +10,7 @@ from shopseq.report import find_artifacts
 def test_artifacts_accept_the_documented_shapes_and_flag_the_rest(tmp_path, artifact_examples):
     leaderboard, forecast = artifact_examples
     (tmp_path / "leaderboard.json").write_text(json.dumps(leaderboard))
-    (tmp_path / "forecast.json").write_text(json.dumps(forecast))
+    (tmp_path / "forecasts.json").write_text(json.dumps(forecast))
     (tmp_path / "plan.json").write_text(json.dumps([{"week": 1, "budget": 100.0}]))
     (tmp_path / "extra.report.json").write_text(json.dumps({"rows": [{"a": 1}, {"b": 2}]}))
     (tmp_path / "forecast_leaderboard.json").write_text(
@@ -20,7 +20,7 @@ def test_artifacts_accept_the_documented_shapes_and_flag_the_rest(tmp_path, arti
     assert list(sections) == [
         "leaderboard.json",
         "forecast_leaderboard.json",
-        "forecast.json",
+        "forecasts.json",
         "plan.json",
         "extra.report.json",
     ]
@@ -37,7 +37,7 @@ def test_artifacts_accept_the_documented_shapes_and_flag_the_rest(tmp_path, arti
 
 def test_artifact_chart_series_must_match_x(tmp_path):
     bad = {"charts": [{"x": [1, 2], "series": [{"y": [1, 2], "lower": [1]}]}]}
-    (tmp_path / "forecast.json").write_text(json.dumps(bad))
+    (tmp_path / "forecasts.json").write_text(json.dumps(bad))
     (section,) = find_artifacts([tmp_path])
     assert "series 0 'lower' must be a list as long as 'x' (2)" in section.warnings[0]
 

@@ -15,15 +15,18 @@ from shopseq.errors import InputError, ShopseqError
 
 from .analyze import app as analyze_app
 from .demo import demo
+from .evaluate import evaluate
 from .forecast import forecast
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .plan import plan
 from .prepare import prepare
+from .recommend import recommend
 from .report import report
 from .sequences import sequences
 from .stats import stats
+from .train import train
 
 __all__ = ["app", "main", "run"]
 
@@ -35,15 +38,18 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command()(demo)
+app.command()(evaluate)
 app.command()(forecast)
 app.command()(generate)
 app.command()(ingest)
 app.command()(plan)
 app.command()(prepare)
+app.command()(recommend)
 app.command()(report)
 app.command()(sequences)
 app.add_typer(analyze_app, name="analyze")
 app.command()(stats)
+app.command()(train)
 
 
 def run(argv: list[str]) -> int:

@@ -13,10 +13,12 @@ from shopseq.plan import PlanConfig
 from shopseq.prepare import PrepareConfig
 from shopseq.prepare.profile import profile_store
 from shopseq.report import ReportConfig
+from shopseq.sequences.protocols import SplitConfig
 from shopseq.sequences.series import Metric, SeriesConfig
 from shopseq.store import open_store
 from shopseq.synthetic import GeneratorConfig
 
+from .evaluate import run_evaluate
 from .forecast import FAST_MODELS, NO_REFIT, run_forecast, show_leaderboard
 from .generate import run_generate
 from .ingest import run_ingest
@@ -25,6 +27,7 @@ from .plan import run_plan, show_plan
 from .prepare import run_prepare
 from .render import show_profile
 from .report import run_report
+from .train import load_split
 
 __all__ = ["demo"]
 
@@ -37,7 +40,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: ThreadsOption = None,
 ) -> None:
-    """Generate a shop log; ingest, prepare, profile; forecast, plan; write the HTML report."""
+    """Generate a shop log; ingest, prepare, profile; rank models; forecast, plan; report."""
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "events.csv.zst"
     store_path = workdir / "shopseq.duckdb"
@@ -55,7 +58,32 @@ def demo(
     console.rule("[bold]4. stats")
     with open_store(store_path, read_only=True, threads=threads) as store:
         show_profile(console, profile_store(store))
-    console.rule("[bold]5. forecast")
+    console.rule("[bold]5. next-item models: train + evaluate")
+    split = load_split(store_path, SplitConfig(), threads)
+    run_evaluate(
+        ["sasrec"],
+        split,
+        dataset="demo (generated)",
+        exclude_seen=False,
+        epochs=None,
+        threads=None,
+        seed=seed,
+        out=workdir,  # leaderboard.json beside the store: the report picks it up
+        # A short neural fit keeps the demo to seconds; real runs use the defaults.
+        params={
+            "sasrec": {
+                "loss": "sampled_ce",
+                "n_negatives": 256,
+                "max_len": 20,
+                "hidden_size": 32,
+                "batch_size": 256,
+                "n_epochs": 1,
+                "progress": False,
+            }
+        },
+        max_cases=5000,
+    )
+    console.rule("[bold]6. forecast")
     # Few series and fast models keep this step to seconds: daily purchases, top 4 categories.
     run = run_forecast(
         store_path,
@@ -67,7 +95,7 @@ def demo(
         threads=threads or 1,
     )
     show_leaderboard(console, run)
-    console.rule("[bold]6. plan")
+    console.rule("[bold]7. plan")
     show_plan(
         console,
         run_plan(
@@ -79,8 +107,11 @@ def demo(
             threads=threads or 1,
         ),
     )
-    console.rule("[bold]7. report")
+    console.rule("[bold]8. report")
     report_path = workdir / "report.html"
     run_report(store_path, report_path, ReportConfig(artifact_dirs=(workdir,)), threads)
-    console.print(f"\nstore: {store_path}   (try: shopseq stats --store {store_path})")
+    console.print(
+        f"\nstore: {store_path}   (try: shopseq stats --store {store_path}; "
+        f"shopseq train -m sknn --store {store_path})"
+    )
     console.print(f"open the report: {report_path.resolve()}", highlight=False, soft_wrap=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from shopseq.evaluate import Leaderboard
 from shopseq.ingest import IngestReport
 from shopseq.prepare import PrepareReport
 from shopseq.prepare.profile import DatasetProfile, Quantiles
 
-__all__ = ["show_ingest", "show_prepare", "show_profile"]
+__all__ = ["show_ingest", "show_leaderboard", "show_prepare", "show_profile"]
 
 
 def _n(value: float | int | None) -> str:
@@ -145,3 +146,35 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         for reason, count in profile.quarantine_by_reason.items():
             quarantine.add_row(reason, _n(count))
         console.print(quarantine)
+
+
+def show_leaderboard(console: Console, board: Leaderboard) -> None:
+    """Print a leaderboard: metrics, NDCG@10's 95 % interval, coverage, timing, paired test.
+
+    Args:
+        console: Where to print.
+        board: The leaderboard.
+    """
+    first = board.rows[0] if board.rows else None
+    cases = first.n_cases if first else 0
+    protocol = first.protocol if first else ""
+    table = Table(title=f"{board.dataset}: {board.split}, {protocol}, {cases:,} cases")
+    table.add_column("model (* baseline)")
+    for name in ("HR@10", "NDCG@10", "95% CI", "HR@20", "MRR@20", "cover", "fit s"):
+        table.add_column(name, justify="right")
+    table.add_column(f"vs {board.best_baseline}", justify="right")
+    for row in board.rows:
+        low, high = row.ci_low.get("NDCG@10"), row.ci_high.get("NDCG@10")
+        test = row.vs_baseline
+        table.add_row(
+            row.model + ("*" if row.baseline else ""),
+            f"{row.metrics.get('HR@10', 0.0):.4f}",
+            f"{row.metrics.get('NDCG@10', 0.0):.4f}",
+            "-" if low is None or high is None else f"{low:.3f}-{high:.3f}",
+            f"{row.metrics.get('HR@20', 0.0):.4f}",
+            f"{row.metrics.get('MRR@20', 0.0):.4f}",
+            "-" if row.coverage is None else f"{row.coverage:.0%}",
+            "-" if row.fit_seconds is None else f"{row.fit_seconds:.1f}",
+            "-" if test is None else f"{test.diff:+.4f} p={test.p_value:.2g}",
+        )
+    console.print(table)

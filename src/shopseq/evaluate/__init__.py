@@ -1,4 +1,11 @@
-"""Stage 5: metrics beside baselines, backtests and leaderboards."""
+"""Stage 5: honest evaluation beside baselines, reproducible from one command.
+
+Full-ranking metrics, intervals and paired tests for next-item models; rolling-origin backtests and
+forecast metrics for forecasters.
+
+This stage depends on no model: it works through structural protocols (:class:`Scorer`,
+:class:`Forecaster`), so models (a higher layer) can use its metrics for early stopping.
+"""
 
 from shopseq.evaluate.backtest import (
     ENSEMBLE,
@@ -23,25 +30,81 @@ from shopseq.evaluate.forecasting import (
     rmse,
     smape,
 )
+from shopseq.evaluate.leaderboard import (
+    Leaderboard,
+    LeaderboardEntry,
+    LeaderboardRow,
+    build_leaderboard,
+    write_leaderboard_csv,
+    write_leaderboard_json,
+)
+from shopseq.evaluate.ranking import (
+    DEFAULT_KS,
+    RankingConfig,
+    RankingResult,
+    Recommendations,
+    Scorer,
+    average_popularity,
+    catalogue_coverage,
+    hit_rate_at_k,
+    metric_per_case,
+    mrr_at_k,
+    ndcg_at_k,
+    per_case_metric,
+    rank_cases,
+    recall_at_k,
+    sampled_target_ranks,
+    summarize,
+    target_ranks,
+    top_k,
+)
+from shopseq.evaluate.stats import PairedTest, bootstrap_ci, paired_test
 
 __all__ = [
+    "DEFAULT_KS",
     "ENSEMBLE",
     "SELECTED",
     "BacktestConfig",
     "BacktestResult",
     "Forecast",
     "Forecaster",
+    "Leaderboard",
+    "LeaderboardEntry",
+    "LeaderboardRow",
+    "PairedTest",
+    "RankingConfig",
+    "RankingResult",
+    "Recommendations",
+    "Scorer",
     "UpdatableForecaster",
+    "average_popularity",
     "backtest",
+    "bootstrap_ci",
+    "build_leaderboard",
+    "catalogue_coverage",
     "choose_per_series",
     "combine",
     "conformal_halfwidths",
     "coverage",
     "cutoffs",
+    "hit_rate_at_k",
     "interval_factors",
     "mase",
     "mase_scale",
+    "metric_per_case",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "paired_test",
+    "per_case_metric",
+    "rank_cases",
+    "recall_at_k",
     "rescale_intervals",
     "rmse",
+    "sampled_target_ranks",
     "smape",
+    "summarize",
+    "target_ranks",
+    "top_k",
+    "write_leaderboard_csv",
+    "write_leaderboard_json",
 ]

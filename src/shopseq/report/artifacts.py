@@ -26,7 +26,7 @@ __all__ = [
 KNOWN_ARTIFACTS: dict[str, str] = {
     "leaderboard.json": "Model leaderboard",
     "forecast_leaderboard.json": "Forecast leaderboard",
-    "forecast.json": "Forecast",
+    "forecasts.json": "Forecasts",
     "plan.json": "Plan",
 }
 
