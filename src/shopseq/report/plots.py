@@ -114,15 +114,9 @@ def funnel_groups_chart(result: FunnelResult, title: str) -> go.Figure:
             textposition="outside",
         )
     )
-    fig.add_hline(
-        y=result.overall.conversion,
-        line_dash="dash",
-        line_color=_ORANGE,
-        annotation_text=f"all: {result.overall.conversion:.1%}",
-        annotation_position="top left",
-        annotation_bgcolor="rgba(255,255,255,0.85)",
-    )
-    return _layout(fig, title, height=360, yaxis_tickformat=".1%", xaxis_type="category")
+    fig.add_hline(y=result.overall.conversion, line_dash="dash", line_color=_ORANGE)
+    overall = f"{title} · dashed line: everyone, {result.overall.conversion:.1%}"
+    return _layout(fig, overall, height=360, yaxis_tickformat=".1%", xaxis_type="category")
 
 
 def sankey(result: PathsResult, min_share: float = 0.0) -> go.Figure:
