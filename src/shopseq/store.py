@@ -218,6 +218,8 @@ def open_store(
         raise StoreError(f"cannot open event store {path}: {err}") from err
     # Naive timestamps are UTC everywhere; text with an offset is converted, never read as local.
     con.execute("SET TimeZone = 'UTC'")
+    # DuckDB's own progress bar would interleave with Rich output and corrupt --json output.
+    con.execute("SET enable_progress_bar = false")
     if threads is not None:
         con.execute(f"SET threads TO {int(threads)}")
     if memory_limit is not None:

@@ -14,10 +14,6 @@ from shopseq.sequences import Vocabulary
 from shopseq.store import open_store
 from shopseq.synthetic import GeneratorConfig, generate_events, write_events
 
-# store.sql on this branch still calls duckdb's deprecated fetch_arrow_table (fixed on main by
-# the ingest work); drop this filter once the branch is merged.
-pytestmark = pytest.mark.filterwarnings("ignore:fetch_arrow_table:DeprecationWarning")
-
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -80,8 +80,6 @@ def _actions(text: str) -> tuple[Action, ...]:
 @contextmanager
 def _events(store: Any, threads: int | None, write: bool = False) -> Iterator[tuple[Store, Any]]:
     with open_store(store or default_store_path(), read_only=not write, threads=threads) as opened:
-        if opened.connection is not None:  # a progress bar would corrupt --json output
-            opened.connection.execute("SET enable_progress_bar = false")
         yield opened, opened.table(PREPARED_TABLE)
 
 

@@ -29,11 +29,11 @@ def run_report(
     Returns:
         What was written.
     """
-    with open_store(store_path, read_only=True, threads=threads) as store:
-        if store.connection is not None:
-            store.connection.execute("SET enable_progress_bar = false")
-        with console.status("running the analyses and writing the report"):
-            summary = write_report(store, out, config)
+    with (
+        open_store(store_path, read_only=True, threads=threads) as store,
+        console.status("running the analyses and writing the report"),
+    ):
+        summary = write_report(store, out, config)
     for warning in summary.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
