@@ -263,6 +263,7 @@ def report(cache: Path) -> str:
         "## Forecasting",
         "",
         machine_line(THREADS),
+        "",
         "statsforecast models run one series after another in one process (n_jobs=1); "
         "LightGBM and torch use 1 thread. Backtests: 3 rolling origins, horizon 14 days "
         "(daily) or 24 hours (hourly), metrics averaged over series and folds; `selected` and "
@@ -386,7 +387,65 @@ def report(cache: Path) -> str:
             f"{parts['default1000']['cpu_seconds']:.1f} s CPU for the whole default line-up.",
             "",
         ]
+    md[6:6] = _goals(parts)
     return "\n".join(md)
+
+
+def _goals(parts: dict[str, Any]) -> list[str]:
+    """The issue's goals, each checked against the figures below (computed, not typed in)."""
+    out = ["**Goals** (checked from the figures in this section):", ""]
+    real = parts.get("real", {})
+    wins: list[bool] = []
+    cov: dict[int, list[float]] = {80: [], 95: []}
+    for entry in real.values():
+        for summary in entry.get("series", {}).values() if isinstance(entry, dict) else ():
+            wins += summary.get("wins", {}).get("ensemble", [])
+            for lv in cov:
+                value = summary["coverage"].get(f"ensemble:{lv}")
+                if value is not None:
+                    cov[lv].append(value)
+    if wins:
+        ok = sum(wins) > len(wins) / 2
+        out.append(
+            f"- chosen forecast (ensemble) beats seasonal naive on MASE on the majority of "
+            f"real series: {sum(wins)} of {len(wins)} — {'met' if ok else 'NOT met'}"
+        )
+    if cov[80]:
+        c80, c95 = float(np.mean(cov[80])), float(np.mean(cov[95]))
+        ok = abs(c80 - 0.80) <= 0.05 and abs(c95 - 0.95) <= 0.05
+        out.append(
+            f"- interval coverage within 5 points of nominal (ensemble, real series): "
+            f"{c80:.3f} / {c95:.3f} for 80 / 95 — {'met' if ok else 'NOT met'} (per-model "
+            "figures below: several single models under-cover)"
+        )
+    for key, goal_s, n in (("default100", 180, 100), ("default1000", 1200, 1000)):
+        if key in parts:
+            s = parts[key]
+            out.append(
+                f"- default line-up, {n} series x 3 folds < {goal_s // 60} min: "
+                f"{s['cpu_seconds']:.0f} s CPU ({'met' if s['cpu_seconds'] < goal_s else 'NOT met'}"
+                f" in CPU time), {s['seconds']:.0f} s wall on the shared machine "
+                f"({'met' if s['seconds'] < goal_s else 'NOT met'})"
+            )
+    if "global1000" in parts:
+        lgb = next(r for r in parts["global1000"]["leaderboard"] if r["model"] == "lightgbm")
+        out.append(
+            f"- LightGBM global model, 1,000 series backtest < 60 s: {lgb['seconds']:.1f} s "
+            f"wall — {'met' if lgb['seconds'] < 60 else 'NOT met'}"
+        )
+        if "default1000" in parts:
+            local = [
+                r
+                for r in parts["default1000"]["leaderboard"]
+                if r["model"] not in ("seasonal_naive", "selected", "ensemble")
+            ]
+            best = min(local, key=lambda r: r["mase"])
+            ok = lgb["mase"] <= best["mase"]
+            out.append(
+                f"- ... with MASE no worse than the best local model: {lgb['mase']:.3f} vs "
+                f"{best['model']} {best['mase']:.3f} — {'met' if ok else 'NOT met'}"
+            )
+    return [*out, ""]
 
 
 def main() -> None:
