@@ -17,6 +17,7 @@ expressions portable between them (see docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import pyarrow as pa
@@ -41,6 +42,7 @@ __all__ = [
     "USER_ID",
     "Action",
     "duckdb_ddl",
+    "epoch_micros",
 ]
 
 
@@ -119,3 +121,16 @@ def duckdb_ddl(table: str, schema: pa.Schema = STORED_SCHEMA) -> str:
         for field in schema
     )
     return f"CREATE TABLE IF NOT EXISTS {table} ({columns})"
+
+
+def epoch_micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch; a naive datetime is read as UTC (the schema's rule).
+
+    Args:
+        moment: A naive (UTC) or timezone-aware datetime.
+
+    Returns:
+        Integer microseconds.
+    """
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1_000_000)

@@ -12,7 +12,7 @@ non-numeric price -> negative price -> quantity not a positive integer.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pyarrow as pa
 
@@ -30,6 +30,7 @@ from shopseq.schema import (
     TS,
     USER_ID,
     Action,
+    epoch_micros,
 )
 
 __all__ = ["RuleSet", "compile_rules", "validation_sql"]
@@ -190,7 +191,7 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
             known = ", ".join(_quote(a.value) for a in Action)
             action = f"CASE WHEN lower({action_raw}) IN ({known}) THEN lower({action_raw}) END"
     ts_raw, ts_us = _ts_micros(rules, schema)
-    lo, hi = _utc_micros(rules.ts_min), _utc_micros(rules.ts_max)
+    lo, hi = epoch_micros(rules.ts_min), epoch_micros(rules.ts_max)
     present = set(schema.names)
 
     def optional(name: str) -> str:
@@ -269,9 +270,3 @@ SELECT
     CAST(CASE _failure {bad_value} END AS VARCHAR) AS bad_value
 FROM checked
 """
-
-
-def _utc_micros(moment: datetime) -> int:
-    """Microseconds since the epoch; a naive datetime is read as UTC."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1_000_000)

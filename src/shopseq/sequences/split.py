@@ -15,13 +15,14 @@ vocabulary does not know are cold-start items, encoded -1 and counted, never dro
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from shopseq.artifacts import atomic_dir, atomic_write_json
 from shopseq.errors import InputError
+from shopseq.schema import epoch_micros
 from shopseq.sequences.build import EventArrays, Sequences, build_sequences
 from shopseq.sequences.vocab import UNKNOWN_INDEX, Vocabulary
 
@@ -244,11 +245,6 @@ def leave_last_out(events: EventArrays) -> Split:
     )
 
 
-def _epoch_seconds(moment: datetime) -> int:
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp())
-
-
 def time_cut(events: EventArrays, cut: datetime, valid_cut: datetime | None = None) -> Split:
     """Split globally in time: train before ``valid_cut``, validate until ``cut``, test after.
 
@@ -263,8 +259,8 @@ def time_cut(events: EventArrays, cut: datetime, valid_cut: datetime | None = No
     Raises:
         InputError: If ``valid_cut`` is after ``cut``.
     """
-    cut_s = _epoch_seconds(cut)
-    valid_s = cut_s if valid_cut is None else _epoch_seconds(valid_cut)
+    cut_s = epoch_micros(cut) // 1_000_000
+    valid_s = cut_s if valid_cut is None else epoch_micros(valid_cut) // 1_000_000
     if valid_s > cut_s:
         raise InputError(f"valid_cut {valid_cut} must not be after cut {cut}")
     train_mask = events.ts < valid_s
