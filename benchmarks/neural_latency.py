@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
-from shopseq.models.sasrec import SASRec, SASRecConfig
+from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.nextitem.sasrec import SASRec, SASRecConfig
 from shopseq.sequences import Sequences
 
 N_ITEMS = 100_001

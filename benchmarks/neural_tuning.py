@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from shopseq.artifacts import atomic_write_json
-from shopseq.evaluate.ranking import RankingConfig, rank_cases
-from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
-from shopseq.models.sasrec import SASRec, SASRecConfig
+from shopseq.nextitem.evaluation import RankingConfig, rank_cases
+from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.nextitem.sasrec import SASRec, SASRecConfig
 from shopseq.sequences import Split
 from shopseq.sequences.benchmark_files import read_gce_gnn, read_user_item_pairs
 

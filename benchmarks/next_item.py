@@ -42,8 +42,9 @@ from shopseq.cli.train import (
     fit_sequences,
     model_config,
 )
-from shopseq.evaluate import LeaderboardEntry, RankingConfig, build_leaderboard
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+from shopseq.nextitem.evaluation import RankingConfig
+from shopseq.nextitem.leaderboard import LeaderboardEntry, build_leaderboard
 from shopseq.prepare import PREPARED_TABLE, PrepareConfig, prepare_events
 from shopseq.sequences import Sequences, Split
 from shopseq.sequences.benchmark_files import (
