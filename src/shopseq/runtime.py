@@ -29,7 +29,8 @@ class TorchRuntime(BaseModel):
         threads: ``torch.set_num_threads`` while fitting and scoring (restored afterwards). The
             machines are shared: 2 threads can be slower than 1 when other processes are busy.
         device: Torch device (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
-        progress: Show a Rich progress bar per epoch.
+        progress: Show a Rich progress bar per epoch (off by default: library code does not
+            print; the CLI turns it on).
         checkpoint: Write the best ``state_dict`` here (atomically) whenever it improves, and the
             epoch records so far beside it (``<checkpoint>.epochs.json``) after every epoch.
         max_train_seconds: Stop after the epoch that crosses this wall-clock budget (the fit then
@@ -40,7 +41,7 @@ class TorchRuntime(BaseModel):
 
     threads: int = Field(default=1, ge=1)
     device: str = "cpu"
-    progress: bool = True
+    progress: bool = False
     checkpoint: Path | None = None
     max_train_seconds: float | None = Field(default=None, gt=0)
 

@@ -146,3 +146,23 @@ def test_event_regressor_lets_arima_and_lightgbm_learn_a_promotion() -> None:
         fc = model.fit(panel).predict(7)
         lift = fc.mean[:, 1] - fc.mean[:, [0, 2, 3, 4, 5, 6]].mean(axis=1)  # day 181 is a promo
         assert np.all(lift > 30), (type(model).__name__, lift)
+
+
+def test_mlp_trains_on_the_shared_loop_and_leaves_torch_state_alone() -> None:
+    import torch
+
+    from shopseq.runtime import TorchRuntime
+
+    _, noisy = _truth(4, 90)
+    before_threads = torch.get_num_threads()
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    model = MLPForecaster(MLPForecasterConfig(horizon=H, n_epochs=3), TorchRuntime(threads=1))
+    model.fit(_panel(noisy))
+    assert torch.get_num_threads() == before_threads  # the runtime's 1 thread was restored
+    assert torch.equal(torch.rand(2), expected)  # the caller's random stream is untouched
+    assert [r.epoch for r in model.report_.epochs] == [1, 2, 3]  # the loop's per-epoch records
+    assert model.report_.epochs[0].threads == 1
+    again = MLPForecaster(MLPForecasterConfig(horizon=H, n_epochs=3)).fit(_panel(noisy))
+    np.testing.assert_array_equal(again.predict(H).mean, model.predict(H).mean)  # seeded

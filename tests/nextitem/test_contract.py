@@ -45,7 +45,6 @@ FACTORIES: list[tuple[str, Factory]] = [
                 momentum=0.1,
                 n_epochs=4,
                 patience=None,
-                progress=False,
                 seed=seed,
             )
         ),
@@ -62,7 +61,6 @@ FACTORIES: list[tuple[str, Factory]] = [
                 batch_size=32,
                 n_epochs=15,
                 patience=None,
-                progress=False,
                 seed=seed,
             )
         ),

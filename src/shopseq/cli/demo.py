@@ -32,7 +32,6 @@ def demo(
     from shopseq.runs.catalogue import FAST_FORECASTERS, NO_REFIT
     from shopseq.runs.forecast import ForecastJobConfig, PlanJobConfig, run_forecast, run_plan
     from shopseq.runs.nextitem import EvaluateConfig, evaluate_next_item, load_split
-    from shopseq.runtime import TorchRuntime
     from shopseq.sequences.protocols import SplitConfig
     from shopseq.store import open_store
     from shopseq.synthetic import GeneratorConfig
@@ -69,7 +68,6 @@ def demo(
         models=("sasrec",),
         seed=seed,
         ranking=RankingConfig(exclude_seen=False, seed=seed),
-        runtime=TorchRuntime(progress=False),
         max_cases=5000,
         dataset="demo (generated)",
         out=workdir,  # leaderboard.json beside the store: the report picks it up

@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from shopseq.errors import ConfigError
 from shopseq.runs.catalogue import NEXT_ITEM_MODELS
 
+from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
-from .train import flag_errors, split_config
+from .train import split_config
 
 __all__ = ["evaluate"]
 
@@ -58,7 +59,7 @@ def evaluate(
             seed=seed,
             split=split_config(protocol, by, test_fraction, valid_fraction),
             ranking=RankingConfig(exclude_seen=exclude_seen, seed=seed),
-            runtime=TorchRuntime(threads=threads or 1, device=device),
+            runtime=TorchRuntime(threads=threads or 1, device=device, progress=True),
             dataset=str(store_path),
             out=out,
         )

@@ -16,6 +16,7 @@ from shopseq.errors import ConfigError, InputError
 from shopseq.forecast.series import Freq, Metric
 from shopseq.runs.catalogue import DEFAULT_FORECASTERS, NO_REFIT
 
+from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
 if TYPE_CHECKING:
@@ -139,18 +140,7 @@ def forecast(
             event_dates=events,
         )
     except ValidationError as err:
-        raise ConfigError(_flag_errors(err)) from err
+        raise ConfigError(flag_errors(err, {"series.metric": "--metric"})) from err
     with console.status("backtesting and forecasting"):
         run = run_forecast(store or default_store_path(), config, out)
     show_leaderboard(console, run)
-
-
-def _flag_errors(err: ValidationError) -> str:
-    # The job config nests the series and backtest configs; users typed flags, so name those.
-    flags = {"series.metric": "--metric", "reconcile": "--reconcile", "strategy": "--strategy",
-             "models": "--models", "series.top_categories": "--top-categories"}  # fmt: skip
-    return "; ".join(
-        f"{flags.get('.'.join(str(p) for p in e['loc']), '.'.join(str(p) for p in e['loc']))}: "
-        f"{e['msg']}"
-        for e in err.errors()
-    )

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from shopseq.errors import ConfigError
 from shopseq.runs.catalogue import NEXT_ITEM_MODELS
 
+from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
 if TYPE_CHECKING:
@@ -73,21 +74,6 @@ def split_config(protocol: str, by: str, test_fraction: float, valid: float) -> 
         raise ConfigError(flag_errors(err)) from err
 
 
-def flag_errors(err: ValidationError) -> str:
-    """A pydantic error rendered with flag names (``--test-fraction: ...``).
-
-    Args:
-        err: The validation error of a config built from flags.
-
-    Returns:
-        One line per problem, joined with ``; ``.
-    """
-    return "; ".join(
-        f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-        for e in err.errors()
-    )
-
-
 def train(
     model: Annotated[
         str, typer.Option("--model", "-m", help=f"One of {sorted(NEXT_ITEM_MODELS)}.")
@@ -124,7 +110,7 @@ def train(
             seed=seed,
             split=split_config(protocol, by, test_fraction, valid_fraction),
             ranking=RankingConfig(exclude_seen=exclude_seen, seed=seed),
-            runtime=TorchRuntime(threads=threads or 1, device=device),
+            runtime=TorchRuntime(threads=threads or 1, device=device, progress=True),
             out=out or Path("runs") / model,
         )
     except ValidationError as err:

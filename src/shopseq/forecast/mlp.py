@@ -121,8 +121,7 @@ class MLPForecaster:
         self, config: MLPForecasterConfig | None = None, runtime: TorchRuntime | None = None
     ) -> None:
         self.config = config or MLPForecasterConfig()
-        # Backtests fit a forecaster many times: no progress bar unless asked for.
-        self.runtime = runtime or TorchRuntime(progress=False)
+        self.runtime = runtime or TorchRuntime()
 
     def min_periods(self, season_length: int) -> int:
         """Fewest history periods: one input window plus twice the horizon, plus one.

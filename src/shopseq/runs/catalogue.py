@@ -192,7 +192,7 @@ def _mlp(settings: ForecasterSettings) -> Forecaster:
     from shopseq.forecast.mlp import MLPForecaster, MLPForecasterConfig
 
     config = MLPForecasterConfig(horizon=settings.horizon, event_dates=settings.event_dates)
-    return MLPForecaster(config, TorchRuntime(threads=settings.threads, progress=False))
+    return MLPForecaster(config, TorchRuntime(threads=settings.threads))
 
 
 #: Forecaster name -> constructor: the one table of forecasters.
@@ -239,5 +239,5 @@ def make_forecasters(
     """
     unknown = [n for n in names if n not in FORECASTERS]
     if unknown:
-        raise ConfigError(f"unknown forecaster(s) {unknown}; choose from {sorted(FORECASTERS)}")
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(FORECASTERS)}")
     return {name: FORECASTERS[name](settings) for name in names}

@@ -47,7 +47,7 @@ __all__ = [
 def _known_forecasters(names: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in FORECASTERS]
     if unknown:
-        raise ValueError(f"unknown forecaster(s) {unknown}; choose from {sorted(FORECASTERS)}")
+        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(FORECASTERS)}")
     if not names:
         raise ValueError("the line-up is empty; name at least one forecaster")
     return names

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from shopseq.artifacts import atomic_path, atomic_write_json
 from shopseq.errors import ConfigError, InputError
@@ -59,9 +59,8 @@ def _quiet(_: str) -> None:
 
 
 def _known_models(names: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [n for n in names if n not in NEXT_ITEM_MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(NEXT_ITEM_MODELS)}")
+    for name in names:
+        next_item_spec(name)  # raises ConfigError (a ValueError) naming the choices
     return names
 
 
@@ -94,6 +93,12 @@ class TrainConfig(BaseModel):
     @classmethod
     def _known(cls, value: str) -> str:
         return _known_models((value,))[0]
+
+    @model_validator(mode="after")
+    def _valid_params(self) -> TrainConfig:
+        # Fail on a misspelled or invalid parameter now, not after the split is built.
+        model_config(self.model, self.params, n_epochs=self.n_epochs, seed=self.seed)
+        return self
 
 
 class EvaluateConfig(BaseModel):
@@ -129,6 +134,12 @@ class EvaluateConfig(BaseModel):
     @classmethod
     def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _known_models(value)
+
+    @model_validator(mode="after")
+    def _valid_params(self) -> EvaluateConfig:
+        for name, params in self.params.items():
+            model_config(name, params, n_epochs=self.n_epochs, seed=self.seed)
+        return self
 
 
 def model_config(
@@ -465,7 +476,7 @@ class NextItemRun:
 
         Args:
             path: The run directory.
-            runtime: Where a torch model scores (default: 1 CPU thread, no progress bar).
+            runtime: Where a torch model scores (default: 1 CPU thread).
 
         Returns:
             The loaded run.
@@ -473,7 +484,7 @@ class NextItemRun:
         Raises:
             ArtifactError: If the directory is not a complete run of this layout version.
         """
-        return cls(RunDir.open(path, "next_item"), runtime or TorchRuntime(progress=False))
+        return cls(RunDir.open(path, "next_item"), runtime or TorchRuntime())
 
     def history_of(self, user: str) -> np.ndarray | None:
         """The stored history (item indices, -1 unknown) of an owner, or ``None`` if unseen.
