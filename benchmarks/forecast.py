@@ -66,15 +66,16 @@ EVERYTHING = (*DEFAULT, "moving_average", "lightgbm", "mlp")
 
 
 def _models(names: tuple[str, ...], horizon: int) -> dict[str, Any]:
-    from shopseq.cli.forecast import make_models
+    from shopseq.runs.catalogue import ForecasterSettings, make_forecasters
 
-    return make_models(names, horizon, THREADS)
+    return make_forecasters(names, ForecasterSettings(horizon, THREADS))
 
 
 def _config(horizon: int, folds: int = 3) -> Any:
     from shopseq.forecast.backtest import BacktestConfig
+    from shopseq.runs.catalogue import NO_REFIT
 
-    return BacktestConfig(horizon=horizon, n_folds=folds, no_refit=frozenset({"auto_arima"}))
+    return BacktestConfig(horizon=horizon, n_folds=folds, no_refit=NO_REFIT)
 
 
 def _summary(result: Any) -> dict[str, Any]:
