@@ -64,7 +64,7 @@ def evaluate(
             out=out,
         )
     except ValidationError as err:
-        raise ConfigError(flag_errors(err)) from err
+        raise ConfigError(flag_errors(err, {"models": "--model"})) from err
     with console.status("building sequences and split"):
         split = load_split(store_path, config.split, threads)
     with console.status("fitting and ranking"):

@@ -20,12 +20,12 @@ def flag_errors(err: ValidationError, flags: dict[str, str] | None = None) -> st
     """
     parts = []
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"])
+        names = [str(p) for p in e["loc"] if isinstance(p, str)]  # no list positions
         # A validator's own message, without pydantic's "Value error, " prefix.
         message = str(e["ctx"]["error"]) if e["type"] == "value_error" else e["msg"]
-        if not e["loc"]:  # a check across fields: its message names what it checked
+        if not names:  # a check across fields: its message names what it checked
             parts.append(message)
             continue
-        flag = (flags or {}).get(path) or "--" + str(e["loc"][-1]).replace("_", "-")
+        flag = (flags or {}).get(".".join(names)) or "--" + names[-1].replace("_", "-")
         parts.append(f"{flag}: {message}")
     return "; ".join(parts)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Literal, Self
 
 import numpy as np
@@ -33,19 +32,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("GRU4Rec needs PyTorch: pip install 'shopseq[torch]'") from exc
 from pydantic import Field
 
-from shopseq.artifacts import atomic_dir
-from shopseq.errors import ConfigError, InputError, NotFittedError, check_is_fitted
-from shopseq.nextitem.base import ScoringModel
-from shopseq.nextitem.neural import NeuralNextItemConfig, early_stopping
-from shopseq.runtime import TorchRuntime
+from shopseq.errors import ConfigError, InputError
+from shopseq.nextitem.neural import NeuralNextItemConfig, TorchNextItemModel, early_stopping
 from shopseq.sequences import EvalCases, Sequences
-from shopseq.training import (
-    TrainingReport,
-    load_torch_model,
-    save_torch_model,
-    seeded_torch,
-    torch_threads,
-)
+from shopseq.training import seeded_torch
 from shopseq.training import train as run_training
 
 __all__ = ["GRU4Rec", "GRU4RecConfig", "GRU4RecNet", "IndexedAdagradM"]
@@ -346,7 +336,7 @@ class _GRU4RecTask:
         return torch.sum(ranking + self.config.bpreg * torch.sum(scores**2 * weights, dim=1))
 
 
-class GRU4Rec(ScoringModel):
+class GRU4Rec(TorchNextItemModel[GRU4RecConfig, GRU4RecNet]):
     """GRU4Rec next-item model (fit / score / recommend / save / load).
 
     Args:
@@ -355,14 +345,7 @@ class GRU4Rec(ScoringModel):
             scoring (defaults: ``TorchRuntime()``, 1 CPU thread); never saved.
     """
 
-    def __init__(
-        self, config: GRU4RecConfig | None = None, runtime: TorchRuntime | None = None
-    ) -> None:
-        self.config = config or GRU4RecConfig()
-        self.runtime = runtime or TorchRuntime()
-        self.net_: GRU4RecNet | None = None
-        self.n_items_: int | None = None
-        self.report_: TrainingReport | None = None
+    config_class = GRU4RecConfig
 
     def fit(self, train: Sequences, n_items: int, valid: EvalCases | None = None) -> Self:
         """Train session-parallel on ``train``; early-stop on ``valid`` NDCG@k when given.
@@ -399,73 +382,22 @@ class GRU4Rec(ScoringModel):
                 "nothing to learn a next item from"
             )
         with seeded_torch(config.seed, self.runtime.threads):
-            net = GRU4RecNet(n_items, config).to(self.runtime.torch_device)
+            net = self._new_net(n_items).to(self.runtime.torch_device)
             task = _GRU4RecTask(net, train, n_items, config)
             optimizer: torch.optim.Optimizer
             if config.optimizer == "adagrad":
                 optimizer = IndexedAdagradM(net.parameters(), config.lr, config.momentum)
             else:
                 optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-            validate = early_stopping(
-                lambda h: _score(net, h, n_items, config), valid, config, history_len=config.max_len
-            )
+            validate = early_stopping(lambda h: self._score_net(net, h, n_items), valid, config)
             self.report_ = run_training(
                 task, net, optimizer, config, self.runtime, validate=validate, name="GRU4Rec"
             )
         self.net_, self.n_items_ = net, n_items
         return self
 
-    @property
-    def max_history(self) -> int:
-        """Most recent events of a history the model reads (``config.max_len``)."""
-        return self.config.max_len
+    def _new_net(self, n_items: int) -> GRU4RecNet:
+        return GRU4RecNet(n_items, self.config)
 
-    def _fitted(self) -> tuple[GRU4RecNet, int]:
-        check_is_fitted(self, "net_")
-        if self.net_ is None or self.n_items_ is None:  # unreachable after check_is_fitted
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet")
-        return self.net_, self.n_items_
-
-    def score(self, histories: Sequences) -> np.ndarray:
-        """Score every item after each history (the GRU runs over its last ``max_len`` events).
-
-        Args:
-            histories: The histories.
-
-        Returns:
-            (n_histories, n_items) float32 scores; column 0 (padding) is -inf.
-        """
-        net, n_items = self._fitted()
-        # Scoring is deterministic (eval mode, no sampling): no seeding, only the thread count.
-        with torch_threads(self.runtime.threads):
-            return _score(net, histories, n_items, self.config)
-
-    def save(self, directory: Path) -> None:
-        """Write ``config.json``, ``weights.pt`` and ``metrics.json`` atomically.
-
-        Args:
-            directory: Model directory (replaced as a whole).
-        """
-        net, n_items = self._fitted()
-        with atomic_dir(Path(directory)) as tmp:
-            save_torch_model(tmp, self.config, n_items, net, self.report_)
-
-    @classmethod
-    def load(cls, directory: Path, runtime: TorchRuntime | None = None) -> Self:
-        """Rebuild a model written by :meth:`save`.
-
-        Args:
-            directory: Model directory.
-            runtime: Where to score (defaults: ``TorchRuntime()``).
-
-        Returns:
-            The fitted model.
-        """
-        runtime = runtime or TorchRuntime()
-        fields, n_items, state = load_torch_model(Path(directory), runtime.torch_device)
-        model = cls(GRU4RecConfig.model_validate(fields), runtime)
-        net = GRU4RecNet(n_items, model.config).to(runtime.torch_device)
-        net.load_state_dict(state)
-        net.eval()
-        model.net_, model.n_items_ = net, n_items
-        return model
+    def _score_net(self, net: GRU4RecNet, histories: Sequences, n_items: int) -> np.ndarray:
+        return _score(net, histories, n_items, self.config)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal, Self
 
 import numpy as np
@@ -36,19 +35,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("SASRec needs PyTorch: pip install 'shopseq[torch]'") from exc
 from pydantic import Field
 
-from shopseq.artifacts import atomic_dir
-from shopseq.errors import InputError, NotFittedError, check_is_fitted
-from shopseq.nextitem.base import ScoringModel
-from shopseq.nextitem.neural import NeuralNextItemConfig, early_stopping
-from shopseq.runtime import TorchRuntime
+from shopseq.errors import InputError
+from shopseq.nextitem.neural import NeuralNextItemConfig, TorchNextItemModel, early_stopping
 from shopseq.sequences import EvalCases, Sequences, sliding_windows
-from shopseq.training import (
-    TrainingReport,
-    load_torch_model,
-    save_torch_model,
-    seeded_torch,
-    torch_threads,
-)
+from shopseq.training import seeded_torch
 from shopseq.training import train as run_training
 
 __all__ = ["SASRec", "SASRecConfig", "SASRecNet"]
@@ -269,7 +259,7 @@ class _SASRecTask:
         return loss, len(y)
 
 
-class SASRec(ScoringModel):
+class SASRec(TorchNextItemModel[SASRecConfig, SASRecNet]):
     """SASRec next-item model (fit / score / recommend / save / load).
 
     Args:
@@ -278,14 +268,7 @@ class SASRec(ScoringModel):
             scoring (defaults: ``TorchRuntime()``, 1 CPU thread); never saved.
     """
 
-    def __init__(
-        self, config: SASRecConfig | None = None, runtime: TorchRuntime | None = None
-    ) -> None:
-        self.config = config or SASRecConfig()
-        self.runtime = runtime or TorchRuntime()
-        self.net_: SASRecNet | None = None
-        self.n_items_: int | None = None
-        self.report_: TrainingReport | None = None
+    config_class = SASRecConfig
 
     def fit(self, train: Sequences, n_items: int, valid: EvalCases | None = None) -> Self:
         """Train on ``train``; early-stop on ``valid`` NDCG@k when given.
@@ -317,71 +300,20 @@ class SASRec(ScoringModel):
         windows, _ = sliding_windows(train, config.max_len + 1, stride=config.max_len)
         windows = windows[(windows > 0).sum(axis=1) >= 2]  # a window needs one input->target pair
         with seeded_torch(config.seed, self.runtime.threads):
-            net = SASRecNet(n_items, config).to(self.runtime.torch_device)
+            net = self._new_net(n_items).to(self.runtime.torch_device)
             task = _SASRecTask(net, windows, n_items, config)
             optimizer = torch.optim.AdamW(
                 net.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=config.weight_decay
             )
-            validate = early_stopping(
-                lambda h: _score(net, h, n_items, config), valid, config, history_len=config.max_len
-            )
+            validate = early_stopping(lambda h: self._score_net(net, h, n_items), valid, config)
             self.report_ = run_training(
                 task, net, optimizer, config, self.runtime, validate=validate, name="SASRec"
             )
         self.net_, self.n_items_ = net, n_items
         return self
 
-    @property
-    def max_history(self) -> int:
-        """Most recent events of a history the model reads (``config.max_len``)."""
-        return self.config.max_len
+    def _new_net(self, n_items: int) -> SASRecNet:
+        return SASRecNet(n_items, self.config)
 
-    def _fitted(self) -> tuple[SASRecNet, int]:
-        check_is_fitted(self, "net_")
-        if self.net_ is None or self.n_items_ is None:  # unreachable after check_is_fitted
-            raise NotFittedError(f"{type(self).__name__} is not fitted yet")
-        return self.net_, self.n_items_
-
-    def score(self, histories: Sequences) -> np.ndarray:
-        """Score every item after each history.
-
-        Args:
-            histories: The histories (the most recent ``max_len`` items are used).
-
-        Returns:
-            (n_histories, n_items) float32 scores; column 0 (padding) is -inf.
-        """
-        net, n_items = self._fitted()
-        # Scoring is deterministic (eval mode, no sampling): no seeding, only the thread count.
-        with torch_threads(self.runtime.threads):
-            return _score(net, histories, n_items, self.config)
-
-    def save(self, directory: Path) -> None:
-        """Write ``config.json``, ``weights.pt`` and ``metrics.json`` atomically.
-
-        Args:
-            directory: Model directory (replaced as a whole).
-        """
-        net, n_items = self._fitted()
-        with atomic_dir(Path(directory)) as tmp:
-            save_torch_model(tmp, self.config, n_items, net, self.report_)
-
-    @classmethod
-    def load(cls, directory: Path, runtime: TorchRuntime | None = None) -> Self:
-        """Rebuild a model written by :meth:`save`.
-
-        Args:
-            directory: Model directory.
-            runtime: Where to score (defaults: ``TorchRuntime()``).
-
-        Returns:
-            The fitted model.
-        """
-        runtime = runtime or TorchRuntime()
-        fields, n_items, state = load_torch_model(Path(directory), runtime.torch_device)
-        model = cls(SASRecConfig.model_validate(fields), runtime)
-        net = SASRecNet(n_items, model.config).to(runtime.torch_device)
-        net.load_state_dict(state)
-        net.eval()
-        model.net_, model.n_items_ = net, n_items
-        return model
+    def _score_net(self, net: SASRecNet, histories: Sequences, n_items: int) -> np.ndarray:
+        return _score(net, histories, n_items, self.config)

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shopseq.artifacts import atomic_write_bytes, atomic_write_json
 from shopseq.forecast.backtest import BacktestConfig
@@ -53,6 +53,10 @@ def _known_forecasters(names: tuple[str, ...]) -> tuple[str, ...]:
     return names
 
 
+#: A line-up of forecaster names, checked against the catalogue.
+LineUp = Annotated[tuple[str, ...], AfterValidator(_known_forecasters)]
+
+
 class ForecastJobConfig(BaseModel):
     """``run_forecast``: backtest a line-up on series from the store and forecast ahead.
 
@@ -72,16 +76,11 @@ class ForecastJobConfig(BaseModel):
 
     series: SeriesConfig = SeriesConfig()
     backtest: BacktestConfig = BacktestConfig(no_refit=NO_REFIT)
-    models: tuple[str, ...] = DEFAULT_FORECASTERS
+    models: LineUp = DEFAULT_FORECASTERS
     reconcile: Literal["mint_shrink", "bottom_up"] | None = "mint_shrink"
     strategy: Literal["ensemble", "select"] = "ensemble"
     threads: int = Field(default=1, ge=1)
     event_dates: tuple[date, ...] = ()
-
-    @field_validator("models")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _known_forecasters(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,13 +215,8 @@ class PlanJobConfig(BaseModel):
     freq: Freq = Freq.DAY
     top_categories: int = Field(default=10, ge=1)
     folds: int = Field(default=3, ge=1)
-    models: tuple[str, ...] = FAST_FORECASTERS
+    models: LineUp = FAST_FORECASTERS
     threads: int = Field(default=1, ge=1)
-
-    @field_validator("models")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _known_forecasters(value)
 
 
 @dataclass(frozen=True, slots=True)

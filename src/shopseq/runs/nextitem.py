@@ -11,11 +11,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from shopseq.artifacts import atomic_path, atomic_write_json
 from shopseq.errors import ConfigError, InputError
@@ -58,10 +65,13 @@ def _quiet(_: str) -> None:
     """The default log: say nothing."""
 
 
-def _known_models(names: tuple[str, ...]) -> tuple[str, ...]:
-    for name in names:
-        next_item_spec(name)  # raises ConfigError (a ValueError) naming the choices
-    return names
+def _known_model(name: str) -> str:
+    next_item_spec(name)  # raises ConfigError (a ValueError) naming the choices
+    return name
+
+
+#: A next-item model name, checked against the catalogue.
+ModelName = Annotated[str, AfterValidator(_known_model)]
 
 
 class TrainConfig(BaseModel):
@@ -80,7 +90,7 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: ModelName
     params: dict[str, Any] = Field(default_factory=dict)
     n_epochs: int | None = Field(default=None, ge=1)
     seed: int = 0
@@ -88,11 +98,6 @@ class TrainConfig(BaseModel):
     ranking: RankingConfig = RankingConfig()
     runtime: TorchRuntime = TorchRuntime()
     out: Path
-
-    @field_validator("model")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        return _known_models((value,))[0]
 
     @model_validator(mode="after")
     def _valid_params(self) -> TrainConfig:
@@ -119,7 +124,7 @@ class EvaluateConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    models: tuple[str, ...] = tuple(NEXT_ITEM_MODELS)
+    models: tuple[ModelName, ...] = tuple(NEXT_ITEM_MODELS)
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     n_epochs: int | None = Field(default=None, ge=1)
     seed: int = 0
@@ -129,11 +134,6 @@ class EvaluateConfig(BaseModel):
     max_cases: int | None = Field(default=None, ge=1)
     dataset: str = "store"
     out: Path | None = None
-
-    @field_validator("models")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _known_models(value)
 
     @model_validator(mode="after")
     def _valid_params(self) -> EvaluateConfig:
