@@ -1,0 +1,81 @@
+"""``POST /v1/events``: live events in, durable before the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pyarrow as pa
+from fastapi import APIRouter, HTTPException, Response, status
+
+from shopseq.schema import EVENT_COLUMNS, TS
+from shopseq.serve.deps import ClientKeyDep, ServiceDep
+from shopseq.serve.schemas import ErrorBody, EventBatch, EventError, EventIn, EventsResult
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+def _records(events: list[EventIn]) -> pa.Table:
+    """The events as text columns, as ingest reads a file (ts defaults to the time received)."""
+    now = datetime.now(UTC).isoformat()
+    columns: dict[str, list[str | None]] = {c: [] for c in EVENT_COLUMNS}
+    for event in events:
+        for name in EVENT_COLUMNS:
+            value = getattr(event, name)
+            if value is None and name == TS:
+                value = now
+            columns[name].append(None if value is None else str(value))
+    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+
+
+@router.post(
+    "",
+    response_model=EventsResult,
+    responses={
+        207: {"model": EventsResult, "description": "Some events accepted, some rejected."},
+        413: {"model": ErrorBody, "description": "Body or batch too large."},
+        422: {"model": EventsResult, "description": "Every event rejected (see errors)."},
+        503: {"model": ErrorBody, "description": "The event log cannot be written."},
+    },
+    summary="Post one event or a batch",
+)
+async def post_events(
+    body: EventIn | EventBatch, service: ServiceDep, _: ClientKeyDep, response: Response
+) -> EventsResult:
+    """Validate events with ingest's rules; the accepted ones are fsynced before the answer.
+
+    200: all accepted. 207: some rejected (``errors`` says which and why). 422: all rejected.
+    """
+    events = body.events if isinstance(body, EventBatch) else [body]
+    if len(events) > service.config.max_batch:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            f"a request may hold at most {service.config.max_batch} events; got {len(events)}",
+        )
+    if not events:
+        return EventsResult(accepted=0, rejected=0, errors=[], first_seq=None, last_seq=None)
+    try:
+        result = await asyncio.wrap_future(service.committer.submit(_records(events)))
+    except Exception as err:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the events could not be made durable ({type(err).__name__}); nothing of this "
+            "request was acknowledged: send it again",
+        ) from err
+    errors = [
+        EventError(
+            index=r.line, field=r.column, reason=r.reason.value, value=r.raw_value, detail=r.detail
+        )
+        for r in result.rejected
+    ]
+    if errors:
+        response.status_code = 207 if result.accepted else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return EventsResult(
+        accepted=result.accepted,
+        rejected=len(errors),
+        errors=errors,
+        first_seq=result.first_seq,
+        last_seq=result.last_seq,
+    )
