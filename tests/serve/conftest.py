@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from serve_support import Keys, train_run
 
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
 from shopseq.prepare import PrepareConfig, prepare_events
-from shopseq.runs.nextitem import TrainConfig, load_split, train_next_item
-from shopseq.serve import KeyStore, ServeConfig, create_app
+from shopseq.serve import ServeConfig, create_app
 from shopseq.store import open_store
 from shopseq.synthetic import GeneratorConfig, generate_events, write_events
 
@@ -30,14 +30,6 @@ def shop_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def train_run(store: Path, model: str, out: Path) -> Path:
-    """Train ``model`` on the store into ``out``."""
-    config = TrainConfig(model=model, out=out, n_epochs=1)
-    split = load_split(store, config.split, threads=1)
-    train_next_item(config, split)
-    return out
-
-
 @pytest.fixture(scope="session")
 def sknn_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session-kNN run."""
@@ -48,24 +40,6 @@ def sknn_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def markov_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Markov-chain run (a second model to reload to)."""
     return train_run(shop_store, "markov", tmp_path_factory.mktemp("runs") / "markov")
-
-
-class Keys:
-    """A client and an admin key in a key file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        store = KeyStore(path)
-        self.client, self.client_record = store.add("tests", "client")
-        self.admin, self.admin_record = store.add("ops", "admin")
-
-    @property
-    def client_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.client}
-
-    @property
-    def admin_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.admin}
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ class KeyStore:
         self._checked = 0.0
         self._by_digest: dict[str, ApiKey] = {}
 
-    def keys(self) -> list[ApiKey]:
+    def records(self) -> list[ApiKey]:
         """Return every key in the file, active or revoked, oldest first."""
         if not self.path.is_file():
             return []
@@ -139,7 +139,7 @@ class KeyStore:
             raise InputError("a key needs a name saying what it is for, e.g. 'shop-frontend'")
         if role not in ("client", "admin"):
             raise InputError(f"role must be 'client' or 'admin'; got {role!r}")
-        keys = self.keys()
+        keys = self.records()
         taken = {k.key_id for k in keys}
         key_id = secrets.token_hex(4)
         while key_id in taken:
@@ -161,7 +161,7 @@ class KeyStore:
         Raises:
             InputError: If no key has that id.
         """
-        keys = self.keys()
+        keys = self.records()
         for n, key in enumerate(keys):
             if key.key_id == key_id:
                 revoked = ApiKey(**{**_fields(key), "revoked_at": key.revoked_at or _now()})
@@ -195,7 +195,7 @@ class KeyStore:
                 self._by_digest, self._mtime = {}, 0.0
                 return
             if mtime != self._mtime:
-                self._by_digest = {k.sha256: k for k in self.keys() if k.active}
+                self._by_digest = {k.sha256: k for k in self.records() if k.active}
                 self._mtime = mtime
 
 

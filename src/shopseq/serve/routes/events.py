@@ -51,7 +51,7 @@ async def post_events(
     events = body.events if isinstance(body, EventBatch) else [body]
     if len(events) > service.config.max_batch:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status.HTTP_413_CONTENT_TOO_LARGE,
             f"a request may hold at most {service.config.max_batch} events; got {len(events)}",
         )
     if not events:
