@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from shopseq.cli import run
-from shopseq.errors import StoreError
+from shopseq.errors import InputError, StoreError
 from shopseq.runs.serving import EventLog, import_served_events
 from shopseq.schema import EVENT_COLUMNS
 from shopseq.serve.committer import GroupCommitter
@@ -141,3 +141,23 @@ def test_ingest_from_serve_command(tmp_path: Path, capsys: pytest.CaptureFixture
         run(["ingest", "--from-serve", str(tmp_path / "none.sqlite"), "--store", str(store)]) == 1
     )
     assert "no such event log" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_request_that_breaks_validation_does_not_fail_its_group(tmp_path: Path) -> None:
+    committer = _committer(tmp_path / "log.sqlite")
+    # A number so large that converting it to microseconds overflows (a 4xx, never a 5xx).
+    hostile = _records(1, "h").set_column(3, "ts", pa.array(["-3.6e22"]))
+    futures = [committer.submit(_records(2, "a")), committer.submit(hostile)]
+    futures.append(committer.submit(_records(1, "c")))
+    good = futures[0].result(timeout=30)
+    try:
+        outcome: object = futures[1].result(timeout=30)
+    except InputError as err:
+        outcome = err
+    assert futures[2].result(timeout=30).accepted == 1 and good.accepted == 2
+    committer.stop()
+    # Rejected as out of range where ingest bounds such numbers, or refused with a clear 4xx.
+    if isinstance(outcome, InputError):
+        assert "could not be validated" in str(outcome)
+    else:
+        assert outcome.rejected[0].reason.value == "timestamp_out_of_range"  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from shopseq.errors import InputError
 from shopseq.ingest import BUILTIN_LAYOUTS
 from shopseq.ingest.pseudonymize import Pseudonymizer
 from shopseq.ingest.quarantine import RejectedRow
@@ -55,6 +56,17 @@ class CommitResult:
     rejected: list[RejectedRow]
     first_seq: int | None
     last_seq: int | None
+
+
+class _Unvalidated(Exception):
+    """The validation query failed on a group's values (not a rejection: an error)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the events could not be validated ({reason}); check each value's type and "
+            "range (see docs/schema.md) and send them again"
+        )
+        self.reason = reason
 
 
 @dataclass
@@ -164,13 +176,28 @@ class GroupCommitter:
                     break
                 group.append(more)
                 n_events += more.records.num_rows
-            try:
-                self._commit(group)
-            except Exception as err:  # every waiting request must hear of the failure
-                _log.exception("group commit of %d events failed", n_events)
+            self._commit_or_split(group, n_events)
+
+    def _commit_or_split(self, group: list[_Pending], n_events: int) -> None:
+        """Commit a group; if its validation fails, commit each request on its own.
+
+        One request whose values break the validation query itself must not fail the others
+        that happened to share its group.
+        """
+        try:
+            self._commit(group)
+        except _Unvalidated as err:
+            if len(group) > 1:
                 for pending in group:
-                    if not pending.future.done():
-                        pending.future.set_exception(err)
+                    self._commit_or_split([pending], pending.records.num_rows)
+                return
+            _log.warning("a request's events could not be validated: %s", err.reason)
+            group[0].future.set_exception(InputError(str(err)))
+        except Exception as err:  # every waiting request must hear of the failure
+            _log.exception("group commit of %d events failed", n_events)
+            for pending in group:
+                if not pending.future.done():
+                    pending.future.set_exception(err)
 
     def _commit(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
@@ -182,7 +209,10 @@ class GroupCommitter:
         ).append_column(LINE_COLUMN, pa.array(range(offsets[-1]), pa.int64()))
         now = datetime.now(UTC).replace(tzinfo=None)
         rules = compile_rules(self._layout, _TS_MIN, now + self.max_future)
-        checked = check_records(self._con, records, rules)
+        try:
+            checked = check_records(self._con, records, rules)
+        except duckdb.Error as err:
+            raise _Unvalidated(type(err).__name__) from err
         accepted = checked.accepted
         if self.pseudonymizer is not None and accepted.num_rows:
             index = accepted.schema.get_field_index(USER_ID)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Response, status
 
+from shopseq.errors import InputError
 from shopseq.schema import EVENT_COLUMNS, TS
 from shopseq.serve.deps import ClientKeyDep, ServiceDep
 from shopseq.serve.schemas import ErrorBody, EventBatch, EventError, EventIn, EventsResult
@@ -58,6 +59,8 @@ async def post_events(
         return EventsResult(accepted=0, rejected=0, errors=[], first_seq=None, last_seq=None)
     try:
         result = await asyncio.wrap_future(service.committer.submit(_records(events)))
+    except InputError:
+        raise  # 422 with its message (app.py)
     except Exception as err:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
