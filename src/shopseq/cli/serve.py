@@ -71,7 +71,11 @@ def serve(
     """Serve a run directory: POST /v1/events, GET /v1/users/{id}/recommendations, ..."""
     if ctx.invoked_subcommand is not None:
         return
+    from pydantic import ValidationError
+
     from shopseq.errors import ConfigError
+
+    from .flags import flag_errors
 
     if run is None:
         raise ConfigError("shopseq serve needs --run DIR (a run directory from shopseq train)")
@@ -86,18 +90,21 @@ def serve(
 
     from .ingest import _pseudonym_key as pseudonym_key
 
-    config = ServeConfig(
-        run=run,
-        log=log,
-        keys=keys,
-        forecasts=forecasts,
-        state=state,
-        pseudonymize_key=pseudonym_key(key_file) if pseudonymize else None,
-        max_body_bytes=max_body_bytes,
-        max_batch=max_batch,
-        max_recent=max_recent,
-        threads=threads,
-    )
+    try:
+        config = ServeConfig(
+            run=run,
+            log=log,
+            keys=keys,
+            forecasts=forecasts,
+            state=state,
+            pseudonymize_key=pseudonym_key(key_file) if pseudonymize else None,
+            max_body_bytes=max_body_bytes,
+            max_batch=max_batch,
+            max_recent=max_recent,
+            threads=threads,
+        )
+    except ValidationError as err:
+        raise ConfigError(flag_errors(err)) from err
     if not keys.is_file():
         console.print(
             f"[yellow]note:[/] no API-key file at {keys}: every request but /healthz and "

@@ -11,9 +11,11 @@ import logging
 import os
 import socket
 import sys
+from typing import Any
 
 from shopseq.serve.app import create_app
 from shopseq.serve.config import ServeConfig
+from shopseq.serve.service import Service
 
 __all__ = ["configure_logging", "serve"]
 
@@ -57,7 +59,16 @@ def serve(
     configure_logging(log_level)
     if not access_log:
         logging.getLogger("shopseq.serve.access").setLevel(logging.WARNING)
-    app = create_app(config)
+    # Built before uvicorn starts, so a run, log, key or Redis problem is a clear error with exit
+    # code 1 or 2 (inside the lifespan it would be uvicorn's "Application startup failed").
+    service = Service(config)
+    try:
+        _run(uvicorn, create_app(config, service=service), host, port, reuse_port)
+    finally:
+        service.close()
+
+
+def _run(uvicorn: Any, app: Any, host: str, port: int, reuse_port: bool) -> None:
     server = uvicorn.Server(
         uvicorn.Config(
             app,
