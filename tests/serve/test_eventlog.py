@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from shopseq.cli import run
@@ -20,13 +19,20 @@ from shopseq.serve.state import MemoryState
 from shopseq.store import open_store
 
 
-def _records(n: int, user: str = "u", start: int = 0) -> pa.Table:
-    rows = {c: [None] * n for c in EVENT_COLUMNS}
-    rows["user_id"] = [user] * n
-    rows["item_id"] = [f"i{start + k}" for k in range(n)]
-    rows["action"] = ["view"] * n
-    rows["ts"] = ["2024-01-01T00:00:00Z"] * n
-    return pa.table({c: pa.array(v, pa.string()) for c, v in rows.items()})
+def _records(n: int, user: str = "u", start: int = 0) -> list[tuple[str | None, ...]]:
+    row = dict.fromkeys(EVENT_COLUMNS)
+    out = []
+    for k in range(n):
+        row.update(user_id=user, item_id=f"i{start + k}", action="view", ts="2024-01-01T00:00:00Z")
+        out.append(tuple(row.values()))
+    return out
+
+
+def _with(records: list[tuple[str | None, ...]], n: int, column: str, value: str) -> list:
+    index = EVENT_COLUMNS.index(column)
+    changed = list(records[n])
+    changed[index] = value
+    return [*records[:n], tuple(changed), *records[n + 1 :]]
 
 
 def _committer(path: Path, state: MemoryState | None = None) -> GroupCommitter:
@@ -65,7 +71,7 @@ def test_concurrent_requests_share_group_commits(tmp_path: Path) -> None:
 
 def test_each_request_gets_its_own_share_of_a_group(tmp_path: Path) -> None:
     committer = _committer(tmp_path / "log.sqlite")
-    bad = _records(3, "b").set_column(2, "action", pa.array(["view", "nope", "view"]))
+    bad = _with(_records(3, "b"), 1, "action", "nope")
     futures = [committer.submit(_records(2, "a")), committer.submit(bad)]
     first, second = (f.result(timeout=30) for f in futures)
     committer.stop()
@@ -146,7 +152,7 @@ def test_ingest_from_serve_command(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_a_request_that_breaks_validation_does_not_fail_its_group(tmp_path: Path) -> None:
     committer = _committer(tmp_path / "log.sqlite")
     # A number so large that converting it to microseconds overflows (a 4xx, never a 5xx).
-    hostile = _records(1, "h").set_column(3, "ts", pa.array(["-3.6e22"]))
+    hostile = _with(_records(1, "h"), 0, "ts", "-3.6e22")
     futures = [committer.submit(_records(2, "a")), committer.submit(hostile)]
     futures.append(committer.submit(_records(1, "c")))
     good = futures[0].result(timeout=30)

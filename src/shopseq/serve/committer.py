@@ -32,10 +32,10 @@ from shopseq.ingest.readers import LINE_COLUMN
 from shopseq.ingest.records import check_records
 from shopseq.ingest.validate import compile_rules
 from shopseq.runs.serving import EventLog
-from shopseq.schema import ITEM_ID, USER_ID
+from shopseq.schema import EVENT_COLUMNS, ITEM_ID, USER_ID
 from shopseq.serve.state import UserState
 
-__all__ = ["CommitResult", "GroupCommitter"]
+__all__ = ["CommitResult", "GroupCommitter", "Record"]
 
 _log = logging.getLogger("shopseq.serve")
 _TS_MIN = datetime(1990, 1, 1)  # ingest's default earliest timestamp
@@ -69,9 +69,13 @@ class _Unvalidated(Exception):
         self.reason = reason
 
 
+#: One posted event: the canonical columns (``schema.EVENT_COLUMNS`` order) as text or None.
+Record = tuple[str | None, ...]
+
+
 @dataclass
 class _Pending:
-    records: pa.Table
+    records: list[Record]
     future: Future[CommitResult] = field(default_factory=Future)
 
 
@@ -135,11 +139,14 @@ class GroupCommitter:
         """Whether the committer thread is running."""
         return self._thread.is_alive()
 
-    def submit(self, records: pa.Table) -> Future[CommitResult]:
-        """Queue a request's records (source columns as text, ingest's canonical layout).
+    def submit(self, records: list[Record]) -> Future[CommitResult]:
+        """Queue a request's records (the canonical columns as text, in ``EVENT_COLUMNS`` order).
+
+        Plain tuples, not an Arrow table per request: the group's table is built once, in the
+        committer thread, instead of once per request on the event loop.
 
         Args:
-            records: One row per posted event.
+            records: One tuple per posted event.
 
         Returns:
             A future resolved once the accepted events are durable and applied.
@@ -165,7 +172,7 @@ class GroupCommitter:
             first = self._queue.get()
             if first is None:
                 break
-            group, n_events = [first], first.records.num_rows
+            group, n_events = [first], len(first.records)
             while n_events < self.max_group_events:
                 try:
                     more = self._queue.get_nowait()
@@ -175,7 +182,7 @@ class GroupCommitter:
                     stopping = True
                     break
                 group.append(more)
-                n_events += more.records.num_rows
+                n_events += len(more.records)
             self._commit_or_split(group, n_events)
 
     def _commit_or_split(self, group: list[_Pending], n_events: int) -> None:
@@ -189,7 +196,7 @@ class GroupCommitter:
         except _Unvalidated as err:
             if len(group) > 1:
                 for pending in group:
-                    self._commit_or_split([pending], pending.records.num_rows)
+                    self._commit_or_split([pending], len(pending.records))
                 return
             _log.warning("a request's events could not be validated: %s", err.reason)
             group[0].future.set_exception(InputError(str(err)))
@@ -202,11 +209,17 @@ class GroupCommitter:
     def _commit(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
         offsets = [0]
+        rows: list[Record] = []
         for pending in group:
-            offsets.append(offsets[-1] + pending.records.num_rows)
-        records = pa.concat_tables(
-            [p.records for p in group], promote_options="permissive"
-        ).append_column(LINE_COLUMN, pa.array(range(offsets[-1]), pa.int64()))
+            rows.extend(pending.records)
+            offsets.append(len(rows))
+        columns = list(zip(*rows, strict=True))
+        records = pa.table(
+            {
+                **{c: pa.array(columns[n], pa.string()) for n, c in enumerate(EVENT_COLUMNS)},
+                LINE_COLUMN: pa.array(range(len(rows)), pa.int64()),
+            }
+        )
         now = datetime.now(UTC).replace(tzinfo=None)
         rules = compile_rules(self._layout, _TS_MIN, now + self.max_future)
         try:

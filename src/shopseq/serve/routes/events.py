@@ -5,30 +5,31 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Response, status
 
 from shopseq.errors import InputError
 from shopseq.schema import EVENT_COLUMNS, TS
+from shopseq.serve.committer import Record
 from shopseq.serve.deps import ClientKeyDep, ServiceDep
 from shopseq.serve.schemas import ErrorBody, EventBatch, EventError, EventIn, EventsResult
 
 __all__ = ["router"]
 
+_TS = EVENT_COLUMNS.index(TS)
+
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-def _records(events: list[EventIn]) -> pa.Table:
-    """The events as text columns, as ingest reads a file (ts defaults to the time received)."""
+def _records(events: list[EventIn]) -> list[Record]:
+    """The events as text, as ingest reads a file (``ts`` defaults to the time received)."""
     now = datetime.now(UTC).isoformat()
-    columns: dict[str, list[str | None]] = {c: [] for c in EVENT_COLUMNS}
+    out = []
     for event in events:
-        for name in EVENT_COLUMNS:
-            value = getattr(event, name)
-            if value is None and name == TS:
-                value = now
-            columns[name].append(None if value is None else str(value))
-    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+        values = [getattr(event, name) for name in EVENT_COLUMNS]
+        if values[_TS] is None:
+            values[_TS] = now
+        out.append(tuple(None if v is None else str(v) for v in values))
+    return out
 
 
 @router.post(
