@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from serve_support import Keys
@@ -283,3 +284,47 @@ def test_logs_hold_no_raw_user_id_or_key(
     )
     assert "/v1/users/{user_id}/recommendations" in text  # the access log is there ...
     assert secret_user not in text and keys.client not in text and "ssq_x_y" not in text
+
+
+def test_similar_uses_the_models_own_item_similarity_where_it_has_one(
+    sknn_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopseq.metrics.ranking import Recommendations
+    from shopseq.runs.serving import similar_items
+
+    run = NextItemRun.load(sknn_run)
+    item = _items(sknn_run, 3)
+
+    def own(indices: np.ndarray, k: int) -> Recommendations:
+        assert list(indices) == [1] and k == 2
+        return Recommendations(np.array([[3, 2]]), np.array([[0.9, 0.5]], np.float32))
+
+    monkeypatch.setattr(run.model, "similar_items", own, raising=False)
+    found = similar_items(run, item[0], 2)
+    assert (found.method, found.items) == ("similar_items", [item[2], item[1]])
+
+
+def test_routes_answer_from_whatever_model_the_dependency_gives(
+    serve_config: ServeConfig, keys: Keys
+) -> None:
+    from shopseq.runs.nextitem import UserRecommendations
+    from shopseq.serve.deps import get_model
+    from shopseq.serve.service import LoadedRun
+
+    class FakeRun:
+        """Answers every user with the items it was last told about, reversed."""
+
+        def recommend(
+            self, user: str, k: int, *, exclude_seen: bool = True, recent: tuple[str, ...] = ()
+        ) -> UserRecommendations:
+            items = list(reversed(recent))[:k] or ["fallback"]
+            return UserRecommendations(user, items, [1.0] * len(items), [], "session", "fake")
+
+    fake = LoadedRun(FakeRun(), Path("fake"), "fake@1", "fake")  # type: ignore[arg-type]
+    app = create_app(serve_config)
+    app.dependency_overrides[get_model] = lambda: fake
+    with TestClient(app) as served:
+        for item in ("a", "b"):
+            served.post("/v1/events", json=_event("f", item), headers=keys.client_headers)
+        body = served.get("/v1/users/f/recommendations?k=5", headers=keys.client_headers).json()
+    assert [i["item_id"] for i in body["items"]] == ["b", "a"] and body["model_version"] == "fake@1"

@@ -368,13 +368,15 @@ def similar_items(run: NextItemRun, item: str, k: int) -> SimilarItems:
         raise UnknownIdError(
             f"item id {item!r} is not in this run's vocabulary ({run.items.size - 1} items)"
         )
+    # A model with item factors (ALS, BPR) says which items are alike: ``similar_items(indices,
+    # k) -> Recommendations``.
     own = getattr(run.model, "similar_items", None)
     if callable(own):
-        found, scores = own(np.array([index]), k)
-        items, values, method = np.asarray(found)[0], np.asarray(scores)[0], "similar_items"
+        recs, method = own(np.array([index]), k), "similar_items"
     else:
         recs = run.model.recommend(Sequences.from_lists([[index]]), k, exclude_seen=True)
-        items, values, method = recs.items[0], recs.scores[0], "next_after"
+        method = "next_after"
+    items, values = np.asarray(recs.items)[0], np.asarray(recs.scores)[0]
     keep = (items > 0) & (items != index)
     return SimilarItems(
         item,
