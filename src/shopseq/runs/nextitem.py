@@ -469,7 +469,8 @@ class NextItemRun:
         self.popularity = np.load(run.popularity, allow_pickle=False)
         # Hash lookups built once: Arrow's index_in hashes the whole vocabulary on every call
         # (milliseconds per request over 100 k items, more over a million owners).
-        self._item_index = {v: n + 1 for n, v in enumerate(self.items.ids.to_pylist())}
+        self._item_ids: list[str] = self.items.ids.to_pylist()
+        self._item_index = {v: n + 1 for n, v in enumerate(self._item_ids)}
         self._owner_index = {v: n + 1 for n, v in enumerate(self.owners.ids.to_pylist())}
         self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
 
@@ -518,6 +519,22 @@ class NextItemRun:
         """
         return np.array([self._item_index.get(i, -1) for i in items], dtype=np.int32)
 
+    def decode_items(self, indices: np.ndarray) -> list[str]:
+        """External ids of item indices (all of them known items).
+
+        Args:
+            indices: Item indices in 1..n_items-1.
+
+        Returns:
+            The ids.
+        """
+        ids = self._item_ids
+        return [ids[i - 1] for i in indices.tolist()]
+
+    def _decode_history(self, history: np.ndarray) -> list[str | None]:
+        ids, n = self._item_ids, len(self._item_ids)
+        return [ids[i - 1] if 0 < i <= n else None for i in history.tolist()]
+
     def recommend(
         self, user: str, k: int, *, exclude_seen: bool = True, recent: Sequence[str] = ()
     ) -> UserRecommendations:
@@ -544,7 +561,7 @@ class NextItemRun:
             top = self._by_popularity[:k]
             return UserRecommendations(
                 user,
-                [str(i) for i in self.items.decode(top)],
+                self.decode_items(top),
                 [float(s) for s in self.popularity[top]],
                 [],
                 "popularity",
@@ -564,9 +581,9 @@ class NextItemRun:
         )
         return UserRecommendations(
             user,
-            [str(i) for i in self.items.decode(recs.items[0][keep])],
+            self.decode_items(recs.items[0][keep]),
             [float(s) for s in recs.scores[0][keep]],
-            self.items.decode(history),
+            self._decode_history(history),
             source,
             note,
         )

@@ -380,7 +380,7 @@ def similar_items(run: NextItemRun, item: str, k: int) -> SimilarItems:
     keep = (items > 0) & (items != index)
     return SimilarItems(
         item,
-        [str(i) for i in run.items.decode(items[keep])],
+        run.decode_items(items[keep]),
         [float(s) for s in values[keep]],
         method,
     )
