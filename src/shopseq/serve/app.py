@@ -149,17 +149,8 @@ def create_app(config: ServeConfig, *, service: Service | None = None) -> FastAP
     app.include_router(health.router)
     for error, handler in _handlers().items():
         app.add_exception_handler(error, handler)
-    # Outermost first: the body limit refuses before any parsing; access timing sees everything.
+    # The last added is the outermost: access timing sees everything, the 413s of the body limit
+    # (which refuses before any parsing) included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
-    app.add_middleware(AccessMiddleware, metrics=_metrics_of(app))
+    app.add_middleware(AccessMiddleware)
     return app
-
-
-def _metrics_of(app: FastAPI) -> Any:
-    """A proxy for the service's metrics, which exist only once the lifespan has run."""
-
-    class _Late:
-        def __getattr__(self, name: str) -> Any:
-            return getattr(app.state.service.metrics, name)
-
-    return _Late()

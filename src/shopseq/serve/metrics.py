@@ -90,14 +90,15 @@ class ServiceMetrics:
 class AccessMiddleware:
     """Count, time and log each request by its route template (pure ASGI: no body buffering).
 
+    The instruments are the running service's (``app.state.service.metrics``), which exist only
+    once the lifespan has run, so they are looked up per request.
+
     Args:
         app: The wrapped application.
-        metrics: Where to record.
     """
 
-    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Time, count and log one request."""
@@ -119,6 +120,8 @@ class AccessMiddleware:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status[0])).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            service = getattr(scope["app"].state, "service", None)
+            if service is not None:
+                service.metrics.requests.labels(method, template, str(status[0])).inc()
+                service.metrics.latency.labels(method, template).observe(elapsed)
             _access.info("%s %s %d %.2fms", method, template, status[0], elapsed * 1000)
