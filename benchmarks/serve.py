@@ -35,12 +35,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from markdown_report import machine_line, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "serve.json"
-DOC = ROOT / "docs" / "BENCHMARKS.md"
 SECTION = "## Service (shopseq serve)"
 
 
@@ -284,19 +285,22 @@ def _table(rows: list[Outcome], unit: str) -> list[str]:
     return lines
 
 
-def write_doc(results: dict[str, object], command: str) -> None:
-    recs = [Outcome(**r) for r in results["recommendations"]]  # type: ignore[union-attr]
-    events = [Outcome(**r) for r in results["events"]]  # type: ignore[union-attr]
+def write_doc(results: dict[str, Any]) -> None:
+    """Replace the ``serve`` section of docs/BENCHMARKS.md."""
+    recs = [Outcome(**r) for r in results["recommendations"]]
+    events = [Outcome(**r) for r in results["events"]]
     body = [
         SECTION,
         "",
-        f"`{command}` ({results['machine']}; {results['when']}). The server is one `shopseq "
-        "serve` process (one worker, `OPENBLAS_NUM_THREADS=1`, one torch thread); the open-loop "
-        "load generator runs in another process on the same 2 cores. Requests arrive at a fixed "
-        "rate and latency counts from each request's scheduled time, queueing included. "
-        f"Catalogue: {results['n_items']:,} items; {results['n_events']:,} generated events.",
+        "One `shopseq serve` process (one worker, `OPENBLAS_NUM_THREADS=1`, one torch thread); the "
+        "open-loop load generator runs in another process on the same 2 cores. Requests arrive at "
+        "a fixed rate and latency counts from each request's scheduled time, queueing included. "
+        f"Catalogue: {results['n_items']:,} items in the run's vocabulary; "
+        f"{results['n_events']:,} generated events. Load average before the run (other processes "
+        f"on the machine): {results['load_before']}.",
         "",
-        "Recommendations (`GET /v1/users/{id}/recommendations?k=10`; 80 % known users, 20 % new):",
+        "Recommendations (`GET /v1/users/{id}/recommendations?k=10`; 80 % users the run knows, "
+        "20 % new ones); `healthz` is the HTTP floor (no work):",
         "",
         *_table(recs, "req"),
         "",
@@ -310,15 +314,9 @@ def write_doc(results: dict[str, object], command: str) -> None:
         "points: Serenade p90 < 7 ms end to end at 1,000 predictions/s on 2 vCPU; Metarank "
         "1,000-3,000 events/s import.",
         "",
+        machine_line(threads=1),
     ]
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if SECTION in text:
-        head, rest = text.split(SECTION, 1)
-        tail = rest.split("\n## ", 1)
-        text = head + "\n".join(body) + ("\n## " + tail[1] if len(tail) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(body)
-    DOC.write_text(text)
+    write_section("serve", "\n".join(body))
 
 
 def main() -> None:
@@ -332,6 +330,7 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
     runs = build_runs(args.workdir, args.events, args.models)
+    load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     key_file = args.workdir / "keys.json"
     key_file.unlink(missing_ok=True)
     from shopseq.serve.keys import KeyStore
@@ -345,6 +344,11 @@ def main() -> None:
         try:
             payloads = _recommend_payloads(run, key, 5000)
             run_load("warm-up", server.port, payloads, 100, 2)
+            if model == args.models[0]:
+                floor = [_http("GET", "/healthz", key)]
+                out = run_load("healthz (HTTP floor)", server.port, floor, 1000, seconds)
+                print(out, flush=True)
+                recommendations.append(out)
             for rate in rates[model][:2] if args.quick else rates[model]:
                 out = run_load(f"{model}, recommendations", server.port, payloads, rate, seconds)
                 print(out, flush=True)
@@ -365,7 +369,8 @@ def main() -> None:
     from shopseq.sequences import Vocabulary
 
     n_items = Vocabulary.load("item", next(iter(runs.values())) / "vocab" / "items.parquet").size
-    results = {
+    results: dict[str, Any] = {
+        "load_before": load_before,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "when": time.strftime("%Y-%m-%d", time.gmtime()),
         "n_events": args.events,
@@ -376,8 +381,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     if not args.no_doc:
-        command = "python benchmarks/serve.py" + (" --quick" if args.quick else "")
-        write_doc(results, command)
+        write_doc(results)
     print(f"wrote {RESULTS}")
 
 
