@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -82,6 +83,19 @@ def _load_forecasts(path: Path | None) -> list[dict[str, Any]] | None:
     return records
 
 
+def _warn_if_pseudonyms(loaded: LoadedRun, have_key: bool) -> None:
+    """Say so when a run's user ids look like ingest's pseudonyms but the service has no key."""
+    sample = loaded.run.owners.ids.slice(0, 200).to_pylist()
+    looks_hashed = bool(sample) and all(re.fullmatch(r"[0-9a-f]{32}", u) for u in sample)
+    if looks_hashed and not have_key:
+        _log.warning(
+            "the user ids of %s look pseudonymised (32 hex characters) but the service has no "
+            "pseudonymisation key: raw ids will not find their history; start it with "
+            "--pseudonymize and the key ingest used",
+            loaded.version,
+        )
+
+
 class Service:
     """Everything the routes use.
 
@@ -101,6 +115,7 @@ class Service:
         self._reload_lock = threading.Lock()
         self.model: LoadedRun = load_run(config.run, config.threads)
         self.metrics.set_model(self.model.version, self.model.model)
+        _warn_if_pseudonyms(self.model, self.pseudonymizer is not None)
         self.forecasts = _load_forecasts(config.forecasts)
         self.state: UserState = open_state(
             config.state, config.state_prefix, config.max_recent, config.max_users
@@ -165,6 +180,7 @@ class Service:
             except Exception:
                 self.metrics.reloads.labels("failed").inc()
                 raise
+            _warn_if_pseudonyms(loaded, self.pseudonymizer is not None)
             self.model = loaded  # one reference assignment: atomic for every reader
             self.forecasts = forecasts
             self.metrics.set_model(loaded.version, loaded.model)
