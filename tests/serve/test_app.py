@@ -328,3 +328,15 @@ def test_routes_answer_from_whatever_model_the_dependency_gives(
             served.post("/v1/events", json=_event("f", item), headers=keys.client_headers)
         body = served.get("/v1/users/f/recommendations?k=5", headers=keys.client_headers).json()
     assert [i["item_id"] for i in body["items"]] == ["b", "a"] and body["model_version"] == "fake@1"
+
+
+def test_no_app_or_settings_is_built_at_import() -> None:
+    import importlib
+
+    from fastapi import FastAPI
+
+    modules = ["app", "config", "deps", "service", "server", "security", "metrics", "state"]
+    for name in modules:
+        module = importlib.import_module(f"shopseq.serve.{name}")
+        built = [k for k, v in vars(module).items() if isinstance(v, FastAPI | ServeConfig)]
+        assert not built, f"shopseq.serve.{name} builds {built} at import"
