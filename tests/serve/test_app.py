@@ -123,6 +123,8 @@ def test_shape_errors_name_the_field(client: TestClient, keys: Keys) -> None:
     assert "events.1.item_id" in body["detail"]
     bad_k = client.get("/v1/users/u/recommendations?k=0", headers=keys.client_headers)
     assert bad_k.status_code == 422 and bad_k.json()["field"] == "query.k"
+    big_k = client.get("/v1/items/x/similar?k=101", headers=keys.client_headers)
+    assert big_k.status_code == 422 and "[1, 100] on this service" in big_k.json()["detail"]
 
 
 def test_limits_on_batch_and_body(sknn_run: Path, keys: Keys, tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ def _http_name(code: int) -> str:
         404: "NotFound",
         405: "MethodNotAllowed",
         413: "PayloadTooLarge",
+        422: "InvalidParameter",
         503: "ServiceUnavailable",
     }.get(code, "HTTPError")
 

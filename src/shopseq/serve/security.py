@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shopseq.serve.keys import ApiKey, KeyStore
 
-__all__ = ["BodyLimitMiddleware", "api_key_header", "bearer", "require_key"]
+__all__ = ["BodyLimitMiddleware", "api_key_header", "bearer", "check_k", "require_key"]
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
 bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
@@ -65,10 +65,21 @@ def require_key(
     return record
 
 
-def key_of(request: Request) -> str:
-    """The id of the key a request was let in with (for logs), or ``-``."""
-    record = getattr(request.state, "api_key", None)
-    return record.key_id if record is not None else "-"
+def check_k(k: int, max_k: int) -> None:
+    """Refuse a ``k`` above the service's limit (422 naming the limit).
+
+    Args:
+        k: The requested number of items.
+        max_k: The service's limit (``ServeConfig.max_k``).
+
+    Raises:
+        HTTPException: 422 when ``k`` is above the limit.
+    """
+    if k > max_k:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"The 'k' parameter must be an int in [1, {max_k}] on this service. Got {k} instead.",
+        )
 
 
 class BodyLimitMiddleware:

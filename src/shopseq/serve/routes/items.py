@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from shopseq.runs.serving import similar_items
 from shopseq.serve.deps import ClientKeyDep, ModelDep, ServiceDep
 from shopseq.serve.schemas import MAX_ID_CHARS, ErrorBody, ItemScore, SimilarItems
+from shopseq.serve.security import check_k
 
 __all__ = ["router"]
 
@@ -32,7 +33,8 @@ async def similar(
 
     404 for an item the run does not know.
     """
-    found = similar_items(model.run, item_id, min(k, service.config.max_k))
+    check_k(k, service.config.max_k)
+    found = similar_items(model.run, item_id, k)
     return SimilarItems(
         item_id=item_id,
         items=[

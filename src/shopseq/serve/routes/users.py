@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from shopseq.serve.deps import ClientKeyDep, ModelDep, ServiceDep
 from shopseq.serve.schemas import MAX_ID_CHARS, ErrorBody, ItemScore, Recommendations
+from shopseq.serve.security import check_k
 
 __all__ = ["router"]
 
@@ -41,7 +42,7 @@ async def recommendations(
     A user the run has never seen is answered from the events posted so far (``session``) or,
     with none, by popularity: never an error.
     """
-    k = min(k, service.config.max_k)
+    check_k(k, service.config.max_k)
     key = service.user_key(user_id)
     live = service.state.recent(key)
     shown = set(exclude or ())
