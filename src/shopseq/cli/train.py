@@ -38,6 +38,7 @@ from shopseq.models.baselines import (
     SessionKNNConfig,
 )
 from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.models.mf import ALS, BPR, ALSConfig, BPRConfig
 from shopseq.models.sasrec import SASRec, SASRecConfig
 from shopseq.prepare import PREPARED_TABLE
 from shopseq.sequences import EvalCases, Sequences, Split
@@ -55,6 +56,8 @@ MODELS: dict[str, tuple[Any, type[BaseModel]]] = {
     "markov": (MarkovChain, MarkovChainConfig),
     "itemknn": (ItemKNN, ItemKNNConfig),
     "sknn": (SessionKNN, SessionKNNConfig),
+    "als": (ALS, ALSConfig),
+    "bpr": (BPR, BPRConfig),
     "gru4rec": (GRU4Rec, GRU4RecConfig),
     "sasrec": (SASRec, SASRecConfig),
 }
