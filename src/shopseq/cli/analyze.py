@@ -24,14 +24,18 @@ from shopseq.analyze import (
     RulesResult,
     SegmentConfig,
     SegmentsResult,
+    StatesConfig,
+    StatesResult,
     TransitionConfig,
     TransitionsResult,
     association_rules,
     funnel,
+    intent_states,
     mine_patterns,
     paths,
     retention,
     segment_users,
+    session_state_features,
     transitions,
 )
 from shopseq.errors import ConfigError, StoreError
@@ -41,14 +45,19 @@ from shopseq.store import Store, open_store
 
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
-__all__ = ["SEGMENTS_TABLE", "app"]
+__all__ = ["SEGMENTS_TABLE", "STATES_TABLE", "app"]
 
 #: Where `analyze segments --save` writes user segments (read by `funnel --breakdown segment`).
 SEGMENTS_TABLE = "user_segments"
+#: Where `analyze states --save` writes per-session state features.
+STATES_TABLE = "session_states"
 
 app = typer.Typer(
     name="analyze",
-    help="Behaviour analyses: funnels, paths, transitions, patterns, rules, segments, retention.",
+    help=(
+        "Behaviour analyses: funnels, paths, transitions, intent states, patterns, rules, "
+        "segments, retention."
+    ),
     no_args_is_help=True,
 )
 
@@ -444,3 +453,105 @@ def retention_command(
     with _events(store, threads) as (_, events):
         result = retention(events, config)
     _emit(result, as_json, _show_retention)
+
+
+def _show_states(result: StatesResult) -> None:
+    _table(
+        "Number of states (chosen by " + result.selection + f": {result.model.n_states})",
+        ["states", "log-likelihood", "BIC", "held-out LL / event"],
+        [
+            [
+                c.n_states,
+                round(c.log_likelihood),
+                round(c.bic),
+                c.heldout_log_likelihood_per_event,
+            ]
+            for c in result.candidates
+        ],
+    )
+    _table(
+        f"Intent states per {result.by} ({result.n_sessions:,} decoded)",
+        ["state", "emits most", "events", "dwell"],
+        [
+            [
+                f"{s.state}: {s.name}",
+                ", ".join(f"{sym} {p:.0%}" for sym, p in s.top_symbols if p >= 0.01),
+                _pct(s.share_of_events),
+                round(s.mean_dwell_events, 1),
+            ]
+            for s in result.states
+        ],
+        "dwell = expected consecutive events in the state",
+    )
+    _table(
+        f"Conversion by state ({result.conversion_rate:.1%} of {result.by}s purchase)",
+        ["state", result.by + "s", "convert", "occ. conv", "occ. other", "last conv", "last other"],
+        [
+            [
+                f"{s.state}: {s.name}",
+                s.n_sessions,
+                _pct(s.conversion_rate),
+                _pct(s.occupancy_converting),
+                _pct(s.occupancy_other),
+                _pct(s.last_state_converting),
+                _pct(s.last_state_other),
+            ]
+            for s in result.states
+        ],
+        f"{result.by}s reaching the state and the share of them that purchase; occ. = mean "
+        "share of events in the state; last = share ending there",
+    )
+    m = result.transitions
+    _table(
+        "State transitions (row -> column probability)",
+        ["from \\ to", "start", *m.columns],
+        [
+            [r, _pct(start), *(f"{p:.0%}" if p >= 0.005 else "" for p in row)]
+            for r, start, row in zip(m.rows, result.start, m.probabilities, strict=True)
+        ],
+    )
+    _table(
+        "Most frequent state paths (repeats collapsed)",
+        ["path", "sessions", "share", "convert"],
+        [[" > ".join(p.path), p.n, _pct(p.share), _pct(p.conversion_rate)] for p in result.paths],
+    )
+
+
+@app.command("states")
+def states_command(
+    by: Annotated[str, typer.Option(help="session or user.")] = "session",
+    alphabet: Annotated[
+        str, typer.Option(help="action, or action_context (views: new / same category / revisit).")
+    ] = "action_context",
+    min_states: Annotated[int, typer.Option(help="Fewest hidden states tried.")] = 2,
+    max_states: Annotated[int, typer.Option(help="Most hidden states tried.")] = 6,
+    selection: Annotated[str, typer.Option(help="bic or heldout.")] = "bic",
+    n_init: Annotated[int, typer.Option(help="EM restarts per number of states.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the EM starts and samples.")] = 0,
+    save: Annotated[
+        bool,
+        typer.Option(help=f"Write per-session state features to the store ('{STATES_TABLE}')."),
+    ] = False,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Hidden intent states (HMM over actions): states, transitions, conversion by state."""
+    config = _config(
+        StatesConfig,
+        by=by,
+        alphabet=alphabet,
+        min_states=min_states,
+        max_states=max_states,
+        selection=selection,
+        n_init=n_init,
+        seed=seed,
+    )
+    with _events(store, threads, write=save) as (opened, events):
+        with console.status("fitting intent states"):
+            result = intent_states(events, config)
+        if save:
+            opened.write_arrow(
+                STATES_TABLE, session_state_features(events, result.model, config.by)
+            )
+    _emit(result, as_json, _show_states)
