@@ -1,4 +1,4 @@
-"""`shopseq analyze states` end to end on a generated log (the demo's store)."""
+"""`shopseq analyze states` end to end on a small generated log."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ from pathlib import Path
 import pytest
 
 from shopseq.cli import run
+from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+from shopseq.prepare import PrepareConfig, prepare_events
 from shopseq.store import open_store
+from shopseq.synthetic import GeneratorConfig, generate_events, write_events
 
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = tmp_path_factory.mktemp("demo")
-    assert run(["demo", "--workdir", str(workdir), "-n", "4000", "--threads", "1"]) == 0
-    return workdir / "shopseq.duckdb"
+    root = tmp_path_factory.mktemp("states")
+    config = GeneratorConfig(n_events=6000, n_days=10, seed=5)
+    log = root / "events.csv"
+    write_events(generate_events(config), log, config)
+    path = root / "shop.duckdb"
+    with open_store(path, threads=1) as store:
+        ingest_files([log], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store)
+        prepare_events(store, PrepareConfig())
+    return path
 
 
 def test_states_json_and_saved_features(demo_store: Path, capsys: pytest.CaptureFixture[str]):
