@@ -1,22 +1,21 @@
 """``shopseq report``: one self-contained HTML file (Plotly inlined, works offline).
 
-Sections: dataset profile, funnel, paths and flows, transitions, retention, sequential patterns,
-association rules, segments, then any artifacts of other stages found by ``report.artifacts``.
+Sections: dataset profile, funnel, paths and flows, transitions, intent states (HMM, in
+``report/states.py``), retention, sequential patterns, association rules, segments, then any
+artifacts of other stages found by ``report.artifacts``. Shared HTML helpers: ``report/markup.py``.
 Each analysis runs once on the prepared events; the file is written atomically.
 """
 
 from __future__ import annotations
 
 import html
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import ibis
-import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +26,7 @@ from shopseq.analyze import (
     RetentionConfig,
     RuleConfig,
     SegmentConfig,
+    StatesConfig,
     TransitionConfig,
     association_rules,
     funnel,
@@ -41,6 +41,13 @@ from shopseq.prepare.pipeline import PREPARED_TABLE
 from shopseq.prepare.profile import profile_store
 from shopseq.report import plots
 from shopseq.report.artifacts import ArtifactSection, ArtifactTable, find_artifacts
+from shopseq.report.markup import Page as _Page
+from shopseq.report.markup import cards as _cards
+from shopseq.report.markup import dec as _dec
+from shopseq.report.markup import fmt as _fmt
+from shopseq.report.markup import pct as _pct
+from shopseq.report.markup import table as _table
+from shopseq.report.states import states_section
 from shopseq.schema import ACTION, USER_ID
 from shopseq.store import Store
 
@@ -55,6 +62,7 @@ class ReportConfig(BaseModel):
         funnel: Funnel settings (the report adds a per-category and a per-segment view).
         paths: Path settings.
         transitions: Transition settings.
+        states: Intent-state (HMM) settings.
         patterns: Sequential-pattern settings.
         rules: Association-rule settings.
         segments: Segment settings.
@@ -68,6 +76,7 @@ class ReportConfig(BaseModel):
     funnel: FunnelConfig = Field(default_factory=FunnelConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     transitions: TransitionConfig = Field(default_factory=TransitionConfig)
+    states: StatesConfig = Field(default_factory=StatesConfig)
     patterns: PatternConfig = Field(default_factory=PatternConfig)
     rules: RuleConfig = Field(default_factory=RuleConfig)
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
@@ -132,103 +141,6 @@ table.t tr:nth-child(even) td { background:#f8fafc; }
 pre { background:#f1f5f9; padding:10px; overflow:auto; max-height:360px; font-size:12px; }
 footer { color:var(--muted); font-size:12px; text-align:center; padding:20px; }
 """
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        if value != value:  # NaN
-            return "–"
-        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
-    return str(value)
-
-
-class _Num(str):
-    """A number already formatted as text; right-aligned like other numbers."""
-
-    __slots__ = ()
-
-
-def _pct(value: float | None) -> str:
-    return _Num("–" if value is None else f"{value:.1%}")
-
-
-def _dec(value: float | None, digits: int) -> str:
-    return _Num("–" if value is None else f"{value:,.{digits}f}")
-
-
-def _table(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "", numeric: bool = True
-) -> str:
-    if not rows:
-        return '<p class="empty">Nothing to show.</p>'
-
-    def is_number(value: Any) -> bool:
-        return numeric and (
-            isinstance(value, _Num)
-            or (isinstance(value, int | float) and not isinstance(value, bool))
-        )
-
-    right = ' class="n"'
-    head = "".join(
-        "<th" + (right if is_number(v) else "") + f">{html.escape(c)}</th>"
-        for c, v in zip(columns, rows[0], strict=False)
-    )
-    body = []
-    for row in rows:
-        cells = []
-        for value in row:
-            text = value if isinstance(value, str) else _fmt(value)
-            cls = ' class="n"' if is_number(value) else ""
-            cells.append(f"<td{cls}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    rows_html = "".join(body)
-    return f'<table class="t">{cap}<thead><tr>{head}</tr></thead><tbody>{rows_html}</tbody></table>'
-
-
-def _cards(items: Sequence[tuple[str, str]]) -> str:
-    small = ' class="small"'
-    inner = "".join(
-        f'<div class="card"><b{small if len(v) > 11 else ""}>{html.escape(v)}</b>'
-        f"<span>{html.escape(k)}</span></div>"
-        for k, v in items
-    )
-    return f'<div class="cards">{inner}</div>'
-
-
-class _Page:
-    """Collects sections and figures (each figure gets a stable div id)."""
-
-    def __init__(self) -> None:
-        self.sections: list[tuple[str, str, str]] = []  # (anchor, title, body)
-        self.n_figures = 0
-        self.seconds: dict[str, float] = {}
-
-    def figure(self, fig: go.Figure) -> str:
-        self.n_figures += 1
-        return str(
-            fig.to_html(
-                full_html=False,
-                include_plotlyjs=False,
-                div_id=f"fig-{self.n_figures}",
-                config={"displaylogo": False, "responsive": True},
-            )
-        )
-
-    def section(self, anchor: str, title: str, lead: str, body: str) -> None:
-        text = f'<p class="lead">{lead}</p>' if lead else ""
-        self.sections.append((anchor, title, text + body))
-
-    def timed(self, name: str, build: Callable[[], None]) -> None:
-        started = time.perf_counter()
-        build()
-        self.seconds[name] = time.perf_counter() - started
 
 
 def _profile_section(page: _Page, store: Store) -> None:
@@ -524,6 +436,7 @@ def build_report(store: Store, config: ReportConfig) -> tuple[str, ReportSummary
     page.timed("funnel", lambda: _funnel_section(page, events, config, segments[0]))
     page.timed("paths", lambda: _paths_section(page, events, config))
     page.timed("transitions", lambda: _transitions_section(page, events, config))
+    page.timed("states", lambda: states_section(page, events, config.states))
     page.timed("retention", lambda: _retention_section(page, events, config))
     page.timed("patterns", lambda: _patterns_section(page, events, config))
     page.timed("rules", lambda: _rules_section(page, events, config))
