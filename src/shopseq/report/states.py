@@ -33,9 +33,8 @@ def states_section(page: Page, events: ibis.Table, config: StatesConfig) -> None
         ("states (" + result.selection + ")", str(chosen)),
         ("convert", pct(result.conversion_rate)),
     ]
-    body = cards(headline) + '<div class="grid2"><div>'
-    body += page.figure(plots.state_transitions_heatmap(result)) + "</div><div>"
-    body += page.figure(plots.state_emissions_heatmap(result)) + "</div></div>"
+    body = cards(headline) + page.figure(plots.state_transitions_heatmap(result))
+    body += page.figure(plots.state_emissions_heatmap(result))
     body += table(
         [
             "#",
