@@ -29,8 +29,6 @@ BLAS threads of the scoring products.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
@@ -59,18 +57,9 @@ def _implicit() -> Any:
     try:
         import implicit.cpu.als
         import implicit.cpu.bpr
-        from threadpoolctl import threadpool_limits
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError("ALS and BPR need implicit: pip install 'shopseq[models]'") from exc
-    return implicit.cpu, threadpool_limits
-
-
-@contextmanager
-def _blas_threads(threads: int) -> Iterator[None]:
-    """Run a block with at most ``threads`` BLAS threads (threadpoolctl), then restore."""
-    _, threadpool_limits = _implicit()
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield
+    return implicit.cpu
 
 
 def interaction_matrix(
@@ -163,6 +152,21 @@ class _MatrixFactorization(ScoringModel):
         self.n_items_: int | None = None
         self.item_factors_: np.ndarray | None = None
         self.backoff_: np.ndarray | None = None
+        self._controller: Any = None
+        self._solver: Any = None
+
+    def _blas(self, threads: int) -> Any:
+        """A context holding BLAS at ``threads`` threads (threadpoolctl).
+
+        The controller is built once per model: ``threadpool_limits()`` re-scans the loaded
+        libraries on every call (1-2 ms, measured), which dominated one-history scoring.
+        """
+        if self._controller is None:
+            _implicit()  # load implicit's and SciPy's BLAS before scanning
+            from threadpoolctl import ThreadpoolController
+
+            self._controller = ThreadpoolController()
+        return self._controller.limit(limits=threads, user_api="blas")
 
     # ------------------------------------------------------------------ implemented per model
 
@@ -204,6 +208,7 @@ class _MatrixFactorization(ScoringModel):
             )
         matrix = interaction_matrix(train, n_items, self.config.weighting)
         matrix = matrix[np.diff(matrix.indptr) > 0]  # sequences with no known item teach nothing
+        self._solver = None
         self.item_factors_ = np.ascontiguousarray(self._fit_factors(matrix), dtype=np.float32)
         self.n_items_ = n_items
         counts = np.bincount(train.items[train.items > 0], minlength=n_items)[:n_items]
@@ -231,7 +236,7 @@ class _MatrixFactorization(ScoringModel):
         weights = interaction_matrix(
             histories, self.n_items_, self.config.weighting, self.config.history_len
         )
-        with _blas_threads(self.config.threads):
+        with self._blas(self.config.threads):
             return np.asarray(self._fold_in(weights), dtype=np.float32)
 
     def score(self, histories: Sequences) -> np.ndarray:
@@ -245,7 +250,7 @@ class _MatrixFactorization(ScoringModel):
         """
         users = self.user_factors(histories)
         assert self.item_factors_ is not None and self.backoff_ is not None
-        with _blas_threads(self.config.threads):
+        with self._blas(self.config.threads):
             scores: np.ndarray = users @ self.item_factors_.T  # (n, n_items)
         scores += self.backoff_[None, :]
         scores[:, 0] = -np.inf
@@ -280,7 +285,7 @@ class _MatrixFactorization(ScoringModel):
         unit = np.divide(
             embeddings, norms[:, None], out=np.zeros_like(embeddings), where=known[:, None]
         )
-        with _blas_threads(self.config.threads):
+        with self._blas(self.config.threads):
             cosine = unit[items] @ unit.T  # (n, n_items)
         cosine[:, ~known] = -np.inf
         cosine[~known[items]] = -np.inf
@@ -378,9 +383,9 @@ class ALS(_MatrixFactorization):
         self.config = config or ALSConfig()
 
     def _estimator(self) -> Any:
-        cpu, _ = _implicit()
+        cpu = _implicit()
         c = self.config
-        with _blas_threads(1):  # implicit warns at construction when BLAS is multi-threaded
+        with self._blas(1):  # implicit warns at construction when BLAS is multi-threaded
             return cpu.als.AlternatingLeastSquares(
                 factors=c.factors,
                 regularization=c.regularization,
@@ -392,15 +397,16 @@ class ALS(_MatrixFactorization):
 
     def _fit_factors(self, matrix: sp.csr_matrix) -> np.ndarray:
         estimator = self._estimator()
-        with _blas_threads(1):
+        with self._blas(1):
             estimator.fit(matrix, show_progress=False)
         factors: np.ndarray = estimator.item_factors
         return factors
 
     def _fold_in(self, weights: sp.csr_matrix) -> np.ndarray:
-        estimator = self._estimator()
-        estimator.item_factors = self.item_factors_
-        users: np.ndarray = estimator.recalculate_user(np.arange(weights.shape[0]), weights)
+        if self._solver is None:  # built once: it caches Y'Y of the item factors
+            self._solver = self._estimator()
+            self._solver.item_factors = self.item_factors_
+        users: np.ndarray = self._solver.recalculate_user(np.arange(weights.shape[0]), weights)
         return users
 
 
@@ -446,9 +452,9 @@ class BPR(_MatrixFactorization):
         self.config = config or BPRConfig()
 
     def _fit_factors(self, matrix: sp.csr_matrix) -> np.ndarray:
-        cpu, _ = _implicit()
+        cpu = _implicit()
         c = self.config
-        with _blas_threads(1):
+        with self._blas(1):
             estimator = cpu.bpr.BayesianPersonalizedRanking(
                 factors=c.factors,
                 learning_rate=c.learning_rate,
