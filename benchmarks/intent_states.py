@@ -62,7 +62,9 @@ def _plain_features(prefix: ibis.Table, names: tuple[str, ...]) -> dict[str, np.
         prefix.group_by(SESSION_ID)
         .aggregate(
             items=prefix.item_id.nunique(),
-            seconds=(prefix[TS].max() - prefix[TS].min()).as_unit("s").cast("float64"),
+            seconds=(prefix[TS].max().epoch_seconds() - prefix[TS].min().epoch_seconds()).cast(
+                "float64"
+            ),
         )
         .to_pyarrow()
         .to_pydict()
