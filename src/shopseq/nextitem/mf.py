@@ -99,7 +99,10 @@ def interaction_matrix(
 
 
 def fold_in_least_squares(
-    weights: sp.csr_matrix, item_factors: np.ndarray, regularization: float
+    weights: sp.csr_matrix,
+    item_factors: np.ndarray,
+    regularization: float,
+    gram: np.ndarray | None = None,
 ) -> np.ndarray:
     """Solve each row's implicit-feedback least-squares user vector against fixed item factors.
 
@@ -113,13 +116,16 @@ def fold_in_least_squares(
         weights: (n, n_items) confidences (already multiplied by any ``alpha``).
         item_factors: (n_items, f) item factors.
         regularization: The ridge term.
+        gram: ``Y'Y + reg I`` if already computed (it costs n_items x f^2: keep it between
+            calls; recomputing it dominated one-history scoring).
 
     Returns:
         (n, f) float32 user vectors (0 for an empty row).
     """
-    y = item_factors.astype(np.float64)
-    n, f = weights.shape[0], y.shape[1]
-    gram = y.T @ y + regularization * np.eye(f)  # (f, f)
+    n, f = weights.shape[0], item_factors.shape[1]
+    if gram is None:
+        y = item_factors.astype(np.float64)
+        gram = y.T @ y + regularization * np.eye(f)  # (f, f)
     out = np.zeros((n, f), dtype=np.float32)
     lengths = np.diff(weights.indptr)
     for start in range(0, n, _FOLD_BATCH):
@@ -132,7 +138,7 @@ def fold_in_least_squares(
         rows = np.repeat(np.arange(stop - start), counts)
         slot = np.arange(len(rows)) - np.repeat(block.indptr[:-1], counts)
         factors = np.zeros((stop - start, width, f))  # (b, h, f), zero-padded
-        factors[rows, slot] = y[block.indices]
+        factors[rows, slot] = item_factors[block.indices]  # only the rows used, as float64
         confidence = np.zeros((stop - start, width))  # (b, h)
         confidence[rows, slot] = block.data
         # Padded slots have zero factors, so they add nothing to either side.
@@ -153,7 +159,7 @@ class _MatrixFactorization(ScoringModel):
         self.item_factors_: np.ndarray | None = None
         self.backoff_: np.ndarray | None = None
         self._controller: Any = None
-        self._solver: Any = None
+        self._solver: Any = None  # fold-in state kept between calls (ALS: solver; BPR: Gram)
 
     def _blas(self, threads: int) -> Any:
         """A context holding BLAS at ``threads`` threads (threadpoolctl).
@@ -470,9 +476,13 @@ class BPR(_MatrixFactorization):
 
     def _fold_in(self, weights: sp.csr_matrix) -> np.ndarray:
         assert self.item_factors_ is not None
+        reg = self.config.fold_in_regularization
+        if self._solver is None:  # Y'Y + reg I, computed once per fitted model
+            y = self.item_factors_.astype(np.float64)
+            self._solver = y.T @ y + reg * np.eye(y.shape[1])
         scaled = weights.copy()
         scaled.data = scaled.data * self.config.fold_in_alpha
-        return fold_in_least_squares(scaled, self.item_factors_, self.config.fold_in_regularization)
+        return fold_in_least_squares(scaled, self.item_factors_, reg, self._solver)
 
     def _embeddings(self) -> np.ndarray:
         assert self.item_factors_ is not None
