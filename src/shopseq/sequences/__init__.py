@@ -9,7 +9,9 @@ from shopseq.sequences.build import (
     sliding_windows,
 )
 from shopseq.sequences.features import (
+    CATEGORICAL_FEATURES,
     CUTOFF,
+    USER_KEY_COLUMNS,
     FeatureConfig,
     session_prefix_features,
     user_features,
@@ -34,12 +36,14 @@ from shopseq.sequences.split import EvalCases, Split, SplitReport, leave_last_ou
 from shopseq.sequences.vocab import PADDING_INDEX, UNKNOWN_INDEX, Vocabulary
 
 __all__ = [
+    "CATEGORICAL_FEATURES",
     "CUTOFF",
     "LABEL_COLUMNS",
     "PADDING_INDEX",
     "SESSION_LABEL_COLUMNS",
     "TASK_LABELS",
     "UNKNOWN_INDEX",
+    "USER_KEY_COLUMNS",
     "EvalCases",
     "EventArrays",
     "FeatureConfig",
