@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from shopseq.evaluate import Leaderboard
 from shopseq.ingest import IngestReport
+from shopseq.nextitem.leaderboard import Leaderboard
 from shopseq.prepare import PrepareReport
 from shopseq.prepare.profile import DatasetProfile, Quantiles
 
