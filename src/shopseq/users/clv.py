@@ -133,8 +133,8 @@ class _MaximumLikelihood:
         penalizer = self.config.penalizer
 
         def objective(log_params: np.ndarray) -> float:
-            params = np.exp(log_params)
             with np.errstate(all="ignore"):
+                params = np.exp(log_params)
                 ll = float(weights @ self._loglik(params, rows))
             if not np.isfinite(ll):
                 return _INVALID
@@ -147,6 +147,8 @@ class _MaximumLikelihood:
                 objective,
                 np.log(start),
                 method="L-BFGS-B",
+                # Parameters in [e^-15, e^15]: wide enough for any data, and no overflow.
+                bounds=[(-15.0, 15.0)] * len(start),
                 options={"maxiter": self.config.max_iter, "ftol": self.config.tol, "gtol": 1e-9},
             )
         params = np.exp(result.x)

@@ -181,7 +181,11 @@ def _to_float(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def examples_from_table(
-    table: pa.Table, task: TaskSpec, *, feature_names: tuple[str, ...] | None = None
+    table: pa.Table,
+    task: TaskSpec,
+    *,
+    feature_names: tuple[str, ...] | None = None,
+    unlabelled: bool = False,
 ) -> Examples:
     """Turn an examples table (features + labels) into arrays for one task.
 
@@ -193,6 +197,8 @@ def examples_from_table(
         task: The task.
         feature_names: Feature columns in this order (default: every column that is not a key or
             label, in table order); give the training columns when building test examples.
+        unlabelled: Features only (scoring owners now, whose future is unknown): ``y`` is NaN
+            and every row is kept.
 
     Returns:
         The examples.
@@ -200,12 +206,12 @@ def examples_from_table(
     Raises:
         InputError: If the table lacks the task's label or a requested feature.
     """
-    if task.label not in table.schema.names:
+    if task.label not in table.schema.names and not unlabelled:
         raise InputError(
             f"the examples have no {task.label!r} column (task {task.name}); they have "
             f"{table.schema.names}"
         )
-    if task.name == "next-action":
+    if task.name == "next-action" and not unlabelled:
         table = table.filter(pc.is_valid(table.column(NEXT_ACTION)))
     key_names = [c for c in (USER_ID, SESSION_ID, CUTOFF, "k") if c in table.schema.names]
     excluded = {*key_names, *LABEL_COLUMNS, *SESSION_LABEL_COLUMNS} - {"k"}
@@ -226,6 +232,10 @@ def examples_from_table(
         if columns
         else np.zeros((table.num_rows, 0), np.float32)
     )
+    if unlabelled:
+        y = np.full(table.num_rows, np.nan)
+        observed = np.zeros(table.num_rows, bool)
+        return Examples(table.select(key_names), features, tuple(feature_names), y, observed)
     label = table.column(task.label)
     y = _action_codes(label).astype(np.int64) if task.kind == "multiclass" else _to_float(label)
     observed = (
