@@ -24,7 +24,7 @@ from .options import StoreOption, ThreadsOption, console, default_store_path
 if TYPE_CHECKING:
     from shopseq.runs.predict import PredictResult
 
-__all__ = ["parse_duration", "predict"]
+__all__ = ["parse_duration", "predict", "show_prediction"]
 
 _TASKS = ("next-action", "next-time", "purchase", "session-intent", "churn", "clv")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -59,7 +59,13 @@ _SHOWN = {
 }  # fmt: skip
 
 
-def _show(result: PredictResult, top: int) -> None:
+def show_prediction(result: PredictResult, top: int) -> None:
+    """Print the leaderboard and the highest scores with their reasons.
+
+    Args:
+        result: What the predict job returned.
+        top: Rows of the scored table to print.
+    """
     board = result.leaderboard
     task = result.task
     shown = _SHOWN.get(task.kind if task.kind != "regression" else task.name, {})
@@ -182,7 +188,7 @@ def predict(
         f"examples: {counts['train']:,} train, {counts['valid']:,} valid, {counts['test']:,} "
         f"test; scored {counts['scored']:,}"
     )
-    _show(result, top)
+    show_prediction(result, top)
     console.print(
         f"run directory: {result.run.path} (scored.parquet, scored.csv, leaderboard.json)"
     )

@@ -57,7 +57,13 @@ from shopseq.users.summary import customer_summary
 from shopseq.users.tasks import ACTION_NAMES, TASKS, Examples, TaskSpec, examples_from_table
 from shopseq.users.train import GBM_NAME, TrainedTask, default_gbm_config, train_task
 
-__all__ = ["PredictConfig", "PredictResult", "build_task_examples", "predict_users"]
+__all__ = [
+    "PredictConfig",
+    "PredictResult",
+    "build_task_examples",
+    "predict_users",
+    "report_artifact",
+]
 
 Log = Callable[[str], None]
 
@@ -207,7 +213,7 @@ def _score_table(
     if len(top):
         subset = examples.subset(top)
         if chosen == GBM_NAME:
-            unit = " s" if task.name == "next-time" else ""
+            unit = {"next-time": " s", "clv": " (log)"}.get(task.name, "")
             sentences = reason_sentences(
                 subset,
                 trained.gbm.contributions(subset),
@@ -272,6 +278,115 @@ def _add_clv(
     )
     joined = scored.join(extra, keys=USER_ID, right_keys="_clv_user", join_type="left outer")
     return joined
+
+
+def _finite(values: list[Any]) -> list[Any]:
+    """JSON-safe numbers: NaN becomes null (a gap in a chart)."""
+    return [None if isinstance(v, float) and not np.isfinite(v) else v for v in values]
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) and np.isfinite(value) else value
+
+
+def report_artifact(
+    result_task: TaskSpec, board: UserLeaderboard, scored: pa.Table
+) -> dict[str, Any]:
+    """The run's ``leaderboard.json``: the report's generic shape (docs/report.md) plus the board.
+
+    Tables: the leaderboard beside the baselines and the 20 highest scores with their reasons.
+    Charts (binary tasks): the calibration curve and the gains chart of the chosen model and the
+    best baseline; spend: mean predicted and actual spend by decile.
+
+    Args:
+        result_task: The task.
+        board: The leaderboard.
+        scored: The scored table, highest score first.
+
+    Returns:
+        The JSON object.
+    """
+    rows = []
+    for row in board.rows:
+        versus = row.get("vs_best_baseline")
+        rows.append(
+            {
+                "model": row["model"] + (" (baseline)" if row["baseline"] else ""),
+                "chosen on validation": "yes" if row["model"] == board.chosen else "",
+                **{name: _round(value) for name, value in row["test"].items()},
+                f"{board.primary} 95% CI": f"{row['ci'][0]:.3f} - {row['ci'][1]:.3f}",
+                f"vs {board.best_baseline}": ""
+                if versus is None
+                else f"{versus['diff']:+.3f} (p = {versus['p_value']:.2g})",
+            }
+        )
+    keys = [k for k in ("user_id", "session_id", "k") if k in scored.schema.names]
+    extra = [k for k in ("prediction", "clv", "clv_low", "clv_high") if k in scored.schema.names]
+    top = [
+        {**{k: r[k] for k in keys}, "score": _round(r["score"]),
+         **{k: _round(r[k]) for k in extra}, "reasons": r["reasons"]}
+        for r in scored.slice(0, 20).to_pylist()
+    ]  # fmt: skip
+    charts: list[dict[str, Any]] = []
+    shown = [m for m in dict.fromkeys([board.chosen, GBM_NAME, board.best_baseline])]
+    if result_task.kind == "binary":
+        n_bins = len(board.curves[shown[0]]["reliability"]["counts"])
+        centres = [(i + 0.5) / n_bins for i in range(n_bins)]
+        charts.append(
+            {
+                "title": "Calibration on the test snapshot (observed rate per predicted bin)",
+                "x": centres,
+                "x_title": "predicted probability (bin centre)",
+                "y_title": "observed rate",
+                "series": [
+                    {"name": "perfect", "y": centres},
+                    *(
+                        {"name": m, "y": _finite(board.curves[m]["reliability"]["observed_rate"])}
+                        for m in shown
+                    ),
+                ],
+            }
+        )
+        gains = board.curves[shown[0]]["gains"]
+        charts.append(
+            {
+                "title": "Gains: share of positives reached when targeting the top share",
+                "x": gains["fraction"],
+                "x_title": "share targeted (highest scores first)",
+                "y_title": "share of positives reached",
+                "series": [
+                    {"name": "random", "y": gains["fraction"]},
+                    *({"name": m, "y": board.curves[m]["gains"]["captured"]} for m in shown),
+                ],
+            }
+        )
+    elif result_task.name == "clv":
+        deciles = board.curves[shown[0]]["deciles"]
+        charts.append(
+            {
+                "title": f"Spend by decile of the prediction ({shown[0]})",
+                "kind": "bar",
+                "x": [f"D{i + 1}" for i in range(len(deciles["mean_actual"]))],
+                "series": [
+                    {"name": "mean predicted", "y": deciles["mean_predicted"]},
+                    {"name": "mean actual", "y": deciles["mean_actual"]},
+                ],
+            }
+        )
+    return {
+        "title": f"Per-user prediction: {result_task.name}",
+        "description": (
+            f"{result_task.question} Test snapshot of {board.n_test:,} examples, later than every "
+            f"training snapshot; baselines beside the model; the model used for scoring "
+            f"({board.chosen}) was chosen on validation by {board.primary}."
+        ),
+        "tables": [
+            {"title": "Leaderboard (test snapshot)", "rows": rows},
+            {"title": "Highest scores now, with their reasons", "rows": top},
+        ],
+        "charts": charts,
+        "leaderboard": board.to_dict(),
+    }
 
 
 def _write_scored(run: RunDir, table: pa.Table) -> None:
@@ -344,7 +459,7 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
             "feature_importance": trained.gbm.feature_importance(),
         }
         atomic_write_json(run.metrics, metrics)
-        atomic_write_json(run.path / "leaderboard.json", board.to_dict())
+        atomic_write_json(run.path / "leaderboard.json", report_artifact(task, board, scored))
         trained.gbm.save(run.model)
         _write_scored(run, scored)
     final = RunDir(Path(config.out))

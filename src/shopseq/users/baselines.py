@@ -147,11 +147,14 @@ class BGNBDRule:
     def _score(self, examples: Examples) -> np.ndarray:
         assert self.model_ is not None
         summary, buyer = _summary(examples)
-        if self.target == "purchase":
-            score = self.model_.expected_purchases(self.weeks, summary)
-            return np.where(buyer, score, -1.0)
-        alive = self.model_.probability_alive_ahead(self.weeks, summary)
-        return np.where(buyer, 1.0 - alive, 2.0)
+        # A fit on few buyers can give parameters where the closed forms are not finite; such
+        # owners are scored like non-buyers rather than breaking the isotonic map.
+        with np.errstate(all="ignore"):
+            if self.target == "purchase":
+                score = self.model_.expected_purchases(self.weeks, summary)
+                return np.where(buyer & np.isfinite(score), score, -1.0)
+            risk = 1.0 - self.model_.probability_alive_ahead(self.weeks, summary)
+            return np.where(buyer & np.isfinite(risk), risk, 2.0)
 
     def fit(self, train: Examples, valid: Examples | None = None) -> Self:
         """Fit BG/NBD on the buyers of the training snapshots, then the isotonic map.
@@ -395,10 +398,11 @@ class BGNBDSpend:
         check_is_fitted(self, "spend_")
         assert self.transactions_ is not None and self.spend_ is not None
         summary, buyer = _summary(examples)
-        value = self.transactions_.expected_purchases(
-            self.weeks, summary
-        ) * self.spend_.expected_spend(summary)
-        return np.where(buyer, value, 0.0)
+        with np.errstate(all="ignore"):
+            value = self.transactions_.expected_purchases(
+                self.weeks, summary
+            ) * self.spend_.expected_spend(summary)
+        return np.where(buyer & np.isfinite(value), value, 0.0)
 
 
 def baselines_for(task: TaskSpec, labels: LabelConfig) -> dict[str, UserModel]:
