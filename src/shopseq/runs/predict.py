@@ -50,12 +50,13 @@ from shopseq.sequences import (
 )
 from shopseq.store import open_store
 from shopseq.users.baselines import FeatureRule
-from shopseq.users.clv import BGNBD, ClvConfig, GammaGamma, clv_intervals, customer_lifetime_value
+from shopseq.users.clv import BGNBD, GammaGamma
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard
 from shopseq.users.reasons import describe_feature, reason_sentences
 from shopseq.users.summary import customer_summary
 from shopseq.users.tasks import ACTION_NAMES, TASKS, Examples, TaskSpec, examples_from_table
 from shopseq.users.train import GBM_NAME, TrainedTask, default_gbm_config, train_task
+from shopseq.users.value import ClvConfig, clv_intervals, customer_lifetime_value
 
 __all__ = [
     "PredictConfig",

@@ -6,8 +6,8 @@
   2005 note): Poisson purchases, exponential lifetime.
 * :class:`GammaGamma` (Fader, Hardie & Lee 2005, "RFM and CLV"; Fader & Hardie's 2013 note): the
   mean value of a customer's repeat transactions.
-* :func:`customer_lifetime_value`: expected discounted spend over a horizon from a transaction
-  model and the spend model; :func:`clv_intervals` adds bootstrap intervals.
+
+Customer lifetime value from these models is in :mod:`shopseq.users.value`.
 
 Written with SciPy because ``lifetimes`` is archived and breaks on current pandas (STACK.md).
 The likelihoods are vectorised over customers; identical ``(x, t_x, T)`` rows are fitted once with
@@ -31,15 +31,7 @@ from shopseq.artifacts import atomic_dir, atomic_write_json, read_json
 from shopseq.errors import ArtifactError, InputError, check_is_fitted
 from shopseq.users.summary import CustomerSummary
 
-__all__ = [
-    "BGNBD",
-    "ClvConfig",
-    "CustomerModelConfig",
-    "GammaGamma",
-    "ParetoNBD",
-    "clv_intervals",
-    "customer_lifetime_value",
-]
+__all__ = ["BGNBD", "CustomerModelConfig", "GammaGamma", "ParetoNBD", "TransactionModel"]
 
 _MODEL_FILE = "model.json"
 # Objective value for a parameter vector where the likelihood is not finite (rejects the step).
@@ -245,7 +237,7 @@ def _rfm(summary: CustomerSummary) -> np.ndarray:
     return np.column_stack([summary.frequency, summary.recency, summary.age])
 
 
-class _TransactionModel(_MaximumLikelihood):
+class TransactionModel(_MaximumLikelihood):
     """What BG/NBD and Pareto/NBD both answer, with any parameter vector (for the bootstrap)."""
 
     def _data(self, summary: CustomerSummary) -> np.ndarray:
@@ -287,7 +279,7 @@ class _TransactionModel(_MaximumLikelihood):
         return self.expected(self._fitted(), t, summary.frequency, summary.recency, summary.age)
 
 
-class BGNBD(_TransactionModel):
+class BGNBD(TransactionModel):
     """BG/NBD: parameters ``r, alpha`` (purchase rates) and ``a, b`` (drop-out probabilities)."""
 
     param_names = ("r", "alpha", "a", "b")
@@ -371,7 +363,7 @@ class BGNBD(_TransactionModel):
         return out
 
 
-class ParetoNBD(_TransactionModel):
+class ParetoNBD(TransactionModel):
     """Pareto/NBD: parameters ``r, alpha`` (purchase rates) and ``s, beta`` (drop-out rates)."""
 
     param_names = ("r", "alpha", "s", "beta")
@@ -505,112 +497,3 @@ class GammaGamma(_MaximumLikelihood):
             (n,) expected spend per transaction.
         """
         return self.mean_spend(self._fitted(), summary.frequency, summary.monetary)
-
-
-class ClvConfig(BaseModel):
-    """Customer lifetime value: horizon, period and discount.
-
-    Attributes:
-        horizon_periods: Periods summed.
-        period_days: Days per period (30: months).
-        discount_rate: Discount per period (0.01 a month is about 12.7 % a year).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    horizon_periods: int = Field(default=12, ge=1)
-    period_days: float = Field(default=30.0, gt=0)
-    discount_rate: float = Field(default=0.01, ge=0.0)
-
-
-def _clv(
-    transactions: type[_TransactionModel],
-    t_params: np.ndarray,
-    s_params: np.ndarray,
-    summary: CustomerSummary,
-    config: ClvConfig,
-) -> np.ndarray:
-    step = config.period_days / summary.unit_days
-    x, t_x, age = summary.frequency, summary.recency, summary.age
-    cumulative = np.stack(
-        [
-            transactions.expected(t_params, step * i, x, t_x, age)
-            for i in range(1, config.horizon_periods + 1)
-        ]
-    )  # (periods, n)
-    per_period = np.diff(cumulative, axis=0, prepend=0.0)
-    discount = (1.0 + config.discount_rate) ** -np.arange(1, config.horizon_periods + 1)
-    out: np.ndarray = (discount @ per_period) * GammaGamma.mean_spend(s_params, x, summary.monetary)
-    return out
-
-
-def customer_lifetime_value(
-    transactions: BGNBD | ParetoNBD,
-    spend: GammaGamma,
-    summary: CustomerSummary,
-    config: ClvConfig | None = None,
-) -> np.ndarray:
-    """Discounted expected spend of each customer over the horizon.
-
-    ``CLV = sum_i spend * (E[X(i d)] - E[X((i - 1) d)]) / (1 + rate)^i`` for periods ``i`` of
-    ``d`` units: the expected transactions of each period (from the transaction model, given the
-    customer's history) times the expected spend per transaction (Gamma-Gamma), discounted.
-
-    Args:
-        transactions: A fitted BG/NBD or Pareto/NBD.
-        spend: A fitted Gamma-Gamma.
-        summary: Customers.
-        config: Horizon, period and discount.
-
-    Returns:
-        (n,) CLV in the data's currency.
-    """
-    config = config or ClvConfig()
-    return _clv(type(transactions), transactions._fitted(), spend._fitted(), summary, config)
-
-
-def clv_intervals(
-    transactions: BGNBD | ParetoNBD,
-    spend: GammaGamma,
-    summary: CustomerSummary,
-    config: ClvConfig | None = None,
-    *,
-    n_resamples: int = 200,
-    level: float = 0.9,
-    seed: int = 0,
-    chunk: int = 100_000,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap interval of each customer's CLV (parameter uncertainty).
-
-    Customers are resampled with replacement and both models refitted (warm-started) on each
-    resample; each customer's CLV under every draw gives percentile bounds.
-
-    Args:
-        transactions: A fitted BG/NBD or Pareto/NBD.
-        spend: A fitted Gamma-Gamma.
-        summary: The customers both were fitted on (and whose CLV is bounded).
-        config: Horizon, period and discount.
-        n_resamples: Bootstrap resamples.
-        level: Coverage of the interval.
-        seed: Seed.
-        chunk: Customers evaluated at once (bounds memory at ``n_resamples x chunk`` floats).
-
-    Returns:
-        ``(low, high)``, each (n,).
-    """
-    config = config or ClvConfig()
-    t_draws = transactions.bootstrap(summary, n_resamples, seed=seed)
-    s_draws = spend.bootstrap(summary, n_resamples, seed=seed)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.empty(len(summary)), np.empty(len(summary))
-    for start in range(0, len(summary), chunk):  # chunks of customers, each vectorised
-        part = summary.take(np.arange(start, min(start + chunk, len(summary))))
-        values = np.stack(
-            [
-                _clv(type(transactions), t, s, part, config)
-                for t, s in zip(t_draws, s_draws, strict=True)
-            ]
-        )
-        low[start : start + len(part)] = np.quantile(values, alpha, axis=0)
-        high[start : start + len(part)] = np.quantile(values, 1.0 - alpha, axis=0)
-    return low, high
