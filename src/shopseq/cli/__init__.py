@@ -21,6 +21,7 @@ from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .plan import plan
+from .predict import predict
 from .prepare import prepare
 from .recommend import recommend
 from .report import report
@@ -43,6 +44,7 @@ app.command()(forecast)
 app.command()(generate)
 app.command()(ingest)
 app.command()(plan)
+app.command()(predict)
 app.command()(prepare)
 app.command()(recommend)
 app.command()(report)
