@@ -28,7 +28,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from markdown_report import machine_line, write_section
 
 ROOT = Path(__file__).resolve().parent.parent

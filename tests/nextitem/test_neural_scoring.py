@@ -1,4 +1,4 @@
-"""The fast scoring paths of SASRec and GRU4Rec give the same scores, bit for bit, as the plain ones.
+"""The fast scoring paths of SASRec and GRU4Rec give the scores of the plain ones, bit for bit.
 
 The reference functions below are the scoring code as it was before the latency work (module
 calls step by step, a fresh (B, n_items) product copied into the output): the optimised paths must

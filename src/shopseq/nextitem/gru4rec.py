@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal, Self
+from typing import Literal, Self, cast
 
 import numpy as np
 
@@ -202,7 +202,8 @@ class GRU4RecNet(nn.Module):
         has_padding = (~valid).any(dim=1).tolist()  # per step: does some row hold padding
         table = self.Wy.weight if self.E is None else self.E.weight
         inputs = F.embedding(items, table)  # (T, B, n_input), what self.Wy / self.E return
-        weights = [(c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh) for c in self.cells]
+        cells = cast(list[nn.GRUCell], list(self.cells))
+        weights = [(c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh) for c in cells]
         hidden = self.init_hidden(items.shape[1])  # [(B, units)]
         for t in range(len(items)):
             x = self.drop_embed(inputs[t]) if self.training else inputs[t]  # (B, n_input)
