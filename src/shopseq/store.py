@@ -150,8 +150,8 @@ class Store:
         Returns:
             The stored table.
         """
-        if self.spark_session is not None and self.output is not None and not name.startswith("_"):
-            self._write_parquet_spark(name, expr)
+        if self._parquet_path(name) is not None:
+            self._write_parquet_spark(name, self.spark_session.sql(self.backend.compile(expr)))
             return self.backend.table(name)
         self.backend.create_table(name, expr, overwrite=True)
         return self.backend.table(name)
@@ -196,7 +196,7 @@ class Store:
         return target
 
     def write_arrow(self, name: str, data: pa.Table) -> ibis.Table:
-        """Write an Arrow table as table ``name`` (replacing it).
+        """Write an Arrow table as table ``name`` (replacing it; Parquet on a Spark output).
 
         Args:
             name: Table name.
@@ -208,7 +208,11 @@ class Store:
         if self.spark_session is not None:
             # Ibis goes through pandas, which turns null floats into NaN; Spark 4 reads Arrow
             # directly and keeps nulls.
-            self.spark_session.createDataFrame(data).createOrReplaceTempView(name)
+            frame = self.spark_session.createDataFrame(data)
+            if self._parquet_path(name) is not None:
+                self._write_parquet_spark(name, frame)
+            else:
+                frame.createOrReplaceTempView(name)
             return self.backend.table(name)
         self.backend.create_table(name, data, overwrite=True)
         return self.backend.table(name)
@@ -278,11 +282,11 @@ class Store:
         frame.createOrReplaceTempView(name)
         return True
 
-    def _write_parquet_spark(self, name: str, expr: ibis.Table) -> None:
+    def _write_parquet_spark(self, name: str, frame: Any) -> None:
+        """Write a Spark DataFrame as ``<output>/<name>`` and register it as view ``name``."""
         from pyspark.sql import functions as F
 
         path = self._parquet_path(name)
-        frame = self.spark_session.sql(self.backend.compile(expr))
         writer_frame = frame
         partitioned = TS in frame.columns and self.partition_by_date
         if partitioned:
