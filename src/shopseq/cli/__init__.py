@@ -18,6 +18,7 @@ from .analyze import app as analyze_app
 from .cluster import exit_process, launched_by_torchrun
 from .demo import demo
 from .evaluate import evaluate
+from .export import export
 from .forecast import forecast
 from .generate import generate
 from .ingest import ingest
@@ -41,6 +42,7 @@ app = typer.Typer(
 )
 app.command()(demo)
 app.command()(evaluate)
+app.command()(export)
 app.command()(forecast)
 app.command()(generate)
 app.command()(ingest)
