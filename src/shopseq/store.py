@@ -423,6 +423,7 @@ def _arrow_spark_backend() -> Any:
     Returns:
         An unconnected backend instance (``.connect(session)`` it).
     """
+    _ = ibis.pyspark  # loads the backend as Ibis does: registers its options
     from ibis.backends.pyspark import Backend
     from ibis.formats.pyarrow import PyArrowData
 
