@@ -41,9 +41,18 @@ from shopseq.analyze import (
 from shopseq.artifacts import json_value
 from shopseq.errors import ConfigError, StoreError
 from shopseq.prepare import PREPARED_TABLE
+from shopseq.runs.engine import EngineConfig, open_engine_store
 from shopseq.schema import Action
-from shopseq.store import Store, open_store
+from shopseq.store import Store
 
+from .cluster import (
+    EngineOption,
+    SparkAppOption,
+    SparkConfOption,
+    SparkMasterOption,
+    SparkOutputOption,
+    engine_config,
+)
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
 __all__ = ["SEGMENTS_TABLE", "STATES_TABLE", "app"]
@@ -63,6 +72,21 @@ app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.callback()
+def engine_options(
+    ctx: typer.Context,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
+    spark_app_name: SparkAppOption = "shopseq",
+    spark_conf: SparkConfOption = None,
+    spark_output: SparkOutputOption = None,
+) -> None:
+    """Behaviour analyses; ``shopseq analyze --engine spark --spark-output DIR <analysis>``."""
+    ctx.obj = engine_config(engine, spark_master, spark_app_name, spark_conf, spark_output)
+
+
 C = TypeVar("C", bound=BaseModel)
 
 
@@ -88,8 +112,14 @@ def _actions(text: str) -> tuple[Action, ...]:
 
 
 @contextmanager
-def _events(store: Any, threads: int | None, write: bool = False) -> Iterator[tuple[Store, Any]]:
-    with open_store(store or default_store_path(), read_only=not write, threads=threads) as opened:
+def _events(
+    ctx: typer.Context, store: Any, threads: int | None, write: bool = False
+) -> Iterator[tuple[Store, Any]]:
+    # The engine comes from the group's options (`engine_options`), kept on the context.
+    engine = ctx.find_object(EngineConfig) or EngineConfig()
+    with open_engine_store(
+        engine, store or default_store_path(), read_only=not write, threads=threads
+    ) as opened:
         yield opened, opened.table(PREPARED_TABLE)
 
 
@@ -145,6 +175,7 @@ def _show_funnel(result: FunnelResult) -> None:
 
 @app.command("funnel")
 def funnel_command(
+    ctx: typer.Context,
     steps: Annotated[str, typer.Option(help="Comma-separated actions, in order.")] = (
         "view,cart,purchase"
     ),
@@ -165,7 +196,7 @@ def funnel_command(
         window_seconds=max(1, round(window_hours * 3600)),
         breakdown=breakdown,
     )
-    with _events(store, threads) as (opened, events):
+    with _events(ctx, store, threads) as (opened, events):
         segments = None
         if config.breakdown == "segment":
             if not opened.has_table(SEGMENTS_TABLE):
@@ -194,6 +225,7 @@ def _show_paths(result: PathsResult) -> None:
 
 @app.command("paths")
 def paths_command(
+    ctx: typer.Context,
     max_steps: Annotated[int, typer.Option(help="Steps kept before purchase/exit.")] = 5,
     top: Annotated[int, typer.Option(help="Paths shown per end.")] = 10,
     flow_steps: Annotated[int, typer.Option(help="Steps in the flows (JSON only).")] = 4,
@@ -203,7 +235,7 @@ def paths_command(
 ) -> None:
     """Most frequent paths to purchase and to exit (repeats collapsed)."""
     config = _config(PathsConfig, max_steps=max_steps, top_k=top, flow_steps=flow_steps)
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = paths(events, config)
     _emit(result, as_json, _show_paths)
 
@@ -222,6 +254,7 @@ def _show_transitions(result: TransitionsResult) -> None:
 
 @app.command("transitions")
 def transitions_command(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="session or user.")] = "session",
     max_categories: Annotated[int, typer.Option(help="Categories kept as states.")] = 15,
     as_json: JsonOption = False,
@@ -230,7 +263,7 @@ def transitions_command(
 ) -> None:
     """Action -> action and category -> category transition probabilities (Markov)."""
     config = _config(TransitionConfig, by=by, max_categories=max_categories)
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = transitions(events, config)
     _emit(result, as_json, _show_transitions)
 
@@ -250,6 +283,7 @@ def _show_patterns(result: PatternsResult) -> None:
 
 @app.command("patterns")
 def patterns_command(
+    ctx: typer.Context,
     token: Annotated[str, typer.Option(help="item, category, action or action_category.")] = (
         "item"
     ),
@@ -276,7 +310,7 @@ def patterns_command(
         max_sequences=max_sessions,
         seed=seed,
     )
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = mine_patterns(events, config)
     _emit(result, as_json, _show_patterns)
 
@@ -302,6 +336,7 @@ def _show_rules(result: RulesResult) -> None:
 
 @app.command("rules")
 def rules_command(
+    ctx: typer.Context,
     level: Annotated[str, typer.Option(help="item or category.")] = "item",
     basket: Annotated[str, typer.Option(help="session or user.")] = "session",
     actions: Annotated[str, typer.Option(help="Actions that fill baskets, or 'all'.")] = (
@@ -328,7 +363,7 @@ def rules_command(
         max_len=max_len,
         top_k=top,
     )
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = association_rules(events, config)
     _emit(result, as_json, _show_rules)
 
@@ -377,6 +412,7 @@ def _show_segments(result: SegmentsResult) -> None:
 
 @app.command("segments")
 def segments_command(
+    ctx: typer.Context,
     k: Annotated[int, typer.Option(help="Number of segments.")] = 4,
     seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
     save: Annotated[
@@ -388,7 +424,7 @@ def segments_command(
 ) -> None:
     """RFM scores and k-means segments with a profile of each."""
     config = _config(SegmentConfig, k=k, seed=seed)
-    with _events(store, threads, write=save) as (opened, events):
+    with _events(ctx, store, threads, write=save) as (opened, events):
         result = segment_users(events, config)
         if save:
             opened.write_arrow(SEGMENTS_TABLE, result.assignments)
@@ -431,6 +467,7 @@ def _show_retention(result: RetentionResult) -> None:
 
 @app.command("retention")
 def retention_command(
+    ctx: typer.Context,
     period: Annotated[str, typer.Option(help="week or month.")] = "week",
     cohort_by: Annotated[str, typer.Option(help="first_activity or first_purchase.")] = (
         "first_activity"
@@ -451,7 +488,7 @@ def retention_command(
         max_periods=periods,
         max_cohorts=cohorts,
     )
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = retention(events, config)
     _emit(result, as_json, _show_retention)
 
