@@ -54,6 +54,7 @@ __all__ = [
     "SeriesReport",
     "SeriesSet",
     "build_series",
+    "check_groups",
     "season_length",
     "summing_matrix",
 ]
@@ -84,6 +85,33 @@ class Freq(StrEnum):
 
     DAY = "D"
     HOUR = "h"
+
+
+def check_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Refuse empty groups, a category in two groups, and the reserved names.
+
+    Args:
+        groups: Group name -> categories.
+
+    Returns:
+        The groups.
+
+    Raises:
+        ValueError: For a bad group (pydantic turns it into a validation error).
+    """
+    seen: dict[str, str] = {}
+    for name, members in groups.items():
+        if name in (TOTAL, OTHER):
+            raise ValueError(f"{name!r} is reserved; name the group something else")
+        if not members:
+            raise ValueError(f"group {name!r} has no categories")
+        for member in members:
+            if member in seen:
+                raise ValueError(
+                    f"category {member!r} is in two groups ({seen[member]!r}, {name!r})"
+                )
+            seen[member] = name
+    return groups
 
 
 def season_length(freq: Freq) -> int:
@@ -142,17 +170,7 @@ class SeriesConfig(BaseModel):
     @field_validator("groups")
     @classmethod
     def _groups(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        seen: dict[str, str] = {}
-        for name, members in value.items():
-            if not members:
-                raise ValueError(f"group {name!r} has no categories")
-            for member in members:
-                if member in seen:
-                    raise ValueError(
-                        f"category {member!r} is in two groups ({seen[member]!r}, {name!r})"
-                    )
-                seen[member] = name
-        return value
+        return check_groups(value)
 
     @field_validator("freq", mode="before")
     @classmethod

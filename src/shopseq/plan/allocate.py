@@ -165,12 +165,12 @@ def allocate_by_marginal_return(
             if i < 0:
                 break
             x[i, j] += amount
-    for j in np.flatnonzero(limits.day_min > 0):
-        while x[:, j].sum() < limits.day_min[j] - 1e-9:
+    for d in np.flatnonzero(limits.day_min > 0):
+        while x[:, d].sum() < limits.day_min[d] - 1e-9:
             room = _room(x, limits, budget)
-            room[:, j] = np.minimum(room[:, j], limits.day_min[j] - x[:, j].sum())
+            room[:, d] = np.minimum(room[:, d], limits.day_min[d] - x[:, d].sum())
             day = np.zeros(h, dtype=bool)
-            day[j] = True
+            day[d] = True
             i, jj, amount = best_cell(room, range(n), day)
             if i < 0:
                 break
@@ -226,7 +226,7 @@ def allocate_proportional(weights: np.ndarray, budget: float, limits: Limits) ->
         w = limits.fundable.astype(np.float64)  # nothing valued: spread evenly
     if w.sum() <= 0:
         return np.zeros_like(w)
-    wanted = budget * w / w.sum()
+    wanted = np.asarray(budget * w / w.sum())
     if not limits.constrained:
         return wanted
     from scipy.optimize import minimize  # a least-squares projection onto the limits

@@ -143,7 +143,7 @@ def read_spend_history(path: Path) -> SpendHistory:
             "'date,target,spend'"
         )
     rows: list[tuple[date, str, float]] = []
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in enumerate(reader, start=2):  # line 1 is the header
         record = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         try:
             day = date.fromisoformat(record["date"])
@@ -153,16 +153,16 @@ def read_spend_history(path: Path) -> SpendHistory:
                 "YYYY-MM-DD"
             ) from None
         try:
-            spend = float(record["spend"])
+            amount = float(record["spend"])
         except ValueError:
-            spend = float("nan")
-        if not np.isfinite(spend) or spend < 0:
+            amount = float("nan")
+        if not np.isfinite(amount) or amount < 0:
             raise InputError(
                 f"{path}:{line}: column 'spend': {record['spend']!r} is not a non-negative number"
             )
         if not record["target"]:
             raise InputError(f"{path}:{line}: column 'target': empty; expected a target name")
-        rows.append((day, record["target"], spend))
+        rows.append((day, record["target"], amount))
     if not rows:
         raise InputError(f"{path}: no spend rows after the header")
     targets = tuple(sorted({r[1] for r in rows}))
