@@ -23,7 +23,15 @@ import numpy as np
 from shopseq.errors import InputError
 from shopseq.plan.response import ResponseCurve, hill, steady_kernel
 
-__all__ = ["Limits", "allocate_by_marginal_return", "allocate_proportional", "check_limits"]
+__all__ = [
+    "Limits",
+    "allocate_by_marginal_return",
+    "allocate_proportional",
+    "check_limits",
+    "marginal_returns",
+    "most_spendable",
+    "plan_adstock",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +247,10 @@ def allocate_proportional(weights: np.ndarray, budget: float, limits: Limits) ->
         out[cells] = v
         return out.reshape(n, h)
 
-    cons = [{"type": "ineq", "fun": lambda v: budget - v.sum()}]
+    # Spend as much of the budget as the limits allow (a linear program), then stay as close to
+    # proportional as possible at that total.
+    spend = most_spendable(limits, budget)
+    cons = [{"type": "eq", "fun": lambda v: spend - v.sum()}]
     for c in range(n):
         if limits.target_min[c] > 0:
             cons.append(
@@ -258,8 +269,7 @@ def allocate_proportional(weights: np.ndarray, budget: float, limits: Limits) ->
             cons.append(
                 {"type": "ineq", "fun": lambda v, j=j: limits.day_max[j] - full(v)[:, j].sum()}
             )
-    target = wanted.reshape(-1)[cells]
-    # Spend as much of the budget as the limits allow, as close to proportional as possible.
+    target = wanted.reshape(-1)[cells] * spend / budget
     result = minimize(
         lambda v: float(np.sum((v - target) ** 2)),
         np.clip(target, 0, None),
@@ -270,6 +280,51 @@ def allocate_proportional(weights: np.ndarray, budget: float, limits: Limits) ->
         options={"maxiter": 500, "ftol": 1e-10},
     )
     return full(np.maximum(result.x, 0.0))
+
+
+def most_spendable(limits: Limits, budget: float) -> float:
+    """The largest total the limits let the plan spend, up to the budget.
+
+    Args:
+        limits: Fundable cells and limits.
+        budget: The budget.
+
+    Returns:
+        The total.
+    """
+    from scipy.optimize import linprog
+
+    n, h = limits.fundable.shape
+    cells = np.flatnonzero(limits.fundable.reshape(-1))
+    if cells.size == 0:
+        return 0.0
+    rows, bounds = [], []
+    by_target = np.zeros((n, cells.size))
+    by_day = np.zeros((h, cells.size))
+    by_target[cells // h, np.arange(cells.size)] = 1.0
+    by_day[cells % h, np.arange(cells.size)] = 1.0
+    rows.append(np.ones(cells.size))
+    bounds.append(budget)
+    for c in range(n):
+        if np.isfinite(limits.target_max[c]):
+            rows.append(by_target[c])
+            bounds.append(limits.target_max[c])
+        if limits.target_min[c] > 0:
+            rows.append(-by_target[c])
+            bounds.append(-limits.target_min[c])
+    for j in range(h):
+        if np.isfinite(limits.day_max[j]):
+            rows.append(by_day[j])
+            bounds.append(limits.day_max[j])
+        if limits.day_min[j] > 0:
+            rows.append(-by_day[j])
+            bounds.append(-limits.day_min[j])
+    result = linprog(
+        -np.ones(cells.size), A_ub=np.vstack(rows), b_ub=np.array(bounds), method="highs"
+    )
+    if not result.success:
+        raise InputError(f"the plan's limits cannot all hold together ({result.message})")
+    return float(min(-result.fun, budget))
 
 
 def _params(curve: ResponseCurve) -> tuple[float, float, float, float]:
