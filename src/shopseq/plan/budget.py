@@ -443,8 +443,7 @@ def make_plan(
                 reason = (
                     f"{'peak: ' if peaks[c, j] else ''}demand {demand[c, j]:,.1f} "
                     f"({lift:+.0%} vs its horizon mean) x {rpu[c, 0]:,.2f} revenue/unit "
-                    f"({conv[c, 0]:.1%} orders/unit) -> {share[c, j]:.1%} of budget "
-                    "(baseline demand, not uplift)"
+                    f"({conv[c, 0]:.1%} orders/unit) -> {share[c, j]:.1%} of budget"
                 )
             out.append(
                 PlanRow(
