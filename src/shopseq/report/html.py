@@ -156,6 +156,16 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:20px; }
 """
 
 
+# Each chart is drawn as soon as its <div> is parsed, when the grid around it may not have its
+# second column yet: the first chart of a two-column row was drawn full width and ran under its
+# neighbour (the Dataset section's table). Once the page is laid out, fit every chart to its box.
+_RESIZE = (
+    "window.addEventListener('load', function () {"
+    " document.querySelectorAll('.js-plotly-plot').forEach(function (d) {"
+    " Plotly.Plots.resize(d); }); });"
+)
+
+
 def build_report(
     store: Store, config: ReportConfig, sections: tuple[Section, ...] = SECTIONS
 ) -> tuple[str, ReportSummary]:
@@ -186,7 +196,7 @@ def build_report(
         f'<body data-figures="{page.n_figures}"><header><h1>{title}</h1>'
         f"<p>{where} · generated {created}</p><nav>{nav}</nav></header><main>{body}</main>"
         "<footer>Made by shopseq. Definitions: docs/analytics.md; reading this report: "
-        "docs/report.md.</footer></body></html>\n"
+        f"docs/report.md.</footer><script>{_RESIZE}</script></body></html>\n"
     )
     ctx.warnings.extend(a.error for a in ctx.artifacts if a.error)
     summary = ReportSummary(
