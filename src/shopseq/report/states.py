@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import html
 
-import ibis
-
-from shopseq.analyze import StatesConfig, intent_states
+from shopseq.analyze import intent_states
 from shopseq.errors import InputError
 from shopseq.report import plots
-from shopseq.report.markup import Page, cards, dec, fmt, pct, table
+from shopseq.report.context import ReportContext
+from shopseq.report.elements import Page, cards, dec, fmt, pct, table
 
 __all__ = ["states_section"]
 
 
-def states_section(page: Page, events: ibis.Table, config: StatesConfig) -> None:
+def states_section(page: Page, ctx: ReportContext) -> None:
     """Fit and decode the intent states and add their section to the page.
 
     Args:
         page: The page being built.
-        events: Prepared events.
-        config: Intent-state settings.
+        ctx: The report's shared context (prepared events, ``config.states``).
     """
     try:
-        result = intent_states(events, config)
+        result = intent_states(ctx.events, ctx.config.states)
     except InputError as err:  # e.g. a log with one kind of event: no behaviour to model
         page.section("states", "Intent states", "", f'<p class="empty">{html.escape(str(err))}</p>')
         return
