@@ -29,6 +29,7 @@ from .prepare import prepare
 from .recommend import recommend
 from .report import report
 from .sequences import sequences
+from .serve import app as serve_app
 from .stats import stats
 from .train import train
 
@@ -54,6 +55,7 @@ app.command()(recommend)
 app.command()(report)
 app.command()(sequences)
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(serve_app, name="serve")
 app.command()(stats)
 app.command()(train)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import pyarrow as pa
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -500,6 +499,12 @@ class NextItemRun:
             self._offsets = data["offsets"]
             self._items = data["items"]
         self.popularity = np.load(run.popularity, allow_pickle=False)
+        # Hash lookups built once: Arrow's index_in hashes the whole vocabulary on every call
+        # (milliseconds per request over 100 k items, more over a million owners).
+        self._item_ids: list[str] = self.items.ids.to_pylist()
+        self._item_index = {v: n + 1 for n, v in enumerate(self._item_ids)}
+        self._owner_index = {v: n + 1 for n, v in enumerate(self.owners.ids.to_pylist())}
+        self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
 
     @classmethod
     def load(cls, path: Path, runtime: TorchRuntime | None = None) -> NextItemRun:
@@ -526,7 +531,7 @@ class NextItemRun:
         Returns:
             The history, or ``None`` for an owner the run does not know.
         """
-        index = self.owners.encode(_many([user]))[0]
+        index = self._owner_index.get(user, -1)
         if index <= 0:
             return None
         row = int(np.searchsorted(self._owner, index))
@@ -534,6 +539,33 @@ class NextItemRun:
             return np.zeros(0, np.int32)
         history: np.ndarray = self._items[self._offsets[row] : self._offsets[row + 1]]
         return history
+
+    def encode_items(self, items: Sequence[str]) -> np.ndarray:
+        """Item indices of external ids (-1 for an item the run does not know).
+
+        Args:
+            items: External item ids.
+
+        Returns:
+            int32 indices.
+        """
+        return np.array([self._item_index.get(i, -1) for i in items], dtype=np.int32)
+
+    def decode_items(self, indices: np.ndarray) -> list[str]:
+        """External ids of item indices (all of them known items).
+
+        Args:
+            indices: Item indices in 1..n_items-1.
+
+        Returns:
+            The ids.
+        """
+        ids = self._item_ids
+        return [ids[i - 1] for i in indices.tolist()]
+
+    def _decode_history(self, history: np.ndarray) -> list[str | None]:
+        ids, n = self._item_ids, len(self._item_ids)
+        return [ids[i - 1] if 0 < i <= n else None for i in history.tolist()]
 
     def recommend(
         self, user: str, k: int, *, exclude_seen: bool = True, recent: Sequence[str] = ()
@@ -556,12 +588,12 @@ class NextItemRun:
         if k < 1:
             raise InputError(f"The 'k' parameter of recommend must be an int >= 1. Got {k}.")
         stored = self.history_of(user)
-        extra = self.items.encode(_many(recent)).astype(np.int32)
+        extra = self.encode_items(recent)
         if stored is None and len(extra) == 0:
-            top = np.argsort(-self.popularity[1:], kind="stable")[:k] + 1
+            top = self._by_popularity[:k]
             return UserRecommendations(
                 user,
-                [str(i) for i in self.items.decode(top)],
+                self.decode_items(top),
                 [float(s) for s in self.popularity[top]],
                 [],
                 "popularity",
@@ -581,13 +613,9 @@ class NextItemRun:
         )
         return UserRecommendations(
             user,
-            [str(i) for i in self.items.decode(recs.items[0][keep])],
+            self.decode_items(recs.items[0][keep]),
             [float(s) for s in recs.scores[0][keep]],
-            self.items.decode(history),
+            self._decode_history(history),
             source,
             note,
         )
-
-
-def _many(values: Sequence[str]) -> pa.Array:
-    return pa.array(list(values), type=pa.string())
