@@ -557,6 +557,7 @@ def _show_states(result: StatesResult) -> None:
 
 @app.command("states")
 def states_command(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="session or user.")] = "session",
     alphabet: Annotated[
         str, typer.Option(help="action, or action_context (views: new / same category / revisit).")
@@ -585,7 +586,7 @@ def states_command(
         n_init=n_init,
         seed=seed,
     )
-    with _events(store, threads, write=save) as (opened, events):
+    with _events(ctx, store, threads, write=save) as (opened, events):
         with console.status("fitting intent states"):
             result = intent_states(events, config)
         if save:

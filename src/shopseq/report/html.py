@@ -22,8 +22,8 @@ from shopseq.artifacts import atomic_write_bytes
 from shopseq.report import analytics, forecasts, leaderboards, plans, plots
 from shopseq.report.artifacts import KNOWN_ARTIFACTS, ArtifactTable, parse_artifact
 from shopseq.report.context import ReportConfig, ReportContext
-from shopseq.report.states import states_section
 from shopseq.report.elements import Page, flatten_records, table
+from shopseq.report.states import states_section
 from shopseq.store import Store
 
 __all__ = ["SECTIONS", "ReportConfig", "ReportSummary", "Section", "build_report", "write_report"]

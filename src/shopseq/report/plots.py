@@ -249,7 +249,7 @@ def _probability_heatmap(
             colorbar={"tickformat": ".0%"},
         )
     )
-    return _layout(
+    return layout(
         fig,
         title,
         height=max(300, 70 * len(rows) + 140),
