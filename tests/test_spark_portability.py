@@ -198,11 +198,10 @@ def test_sequences_and_splits_are_the_same(
         assert np.array_equal(a.test.targets, b.test.targets)
 
 
-# main's features.py divides whole seconds by the literal 86400.0, which Spark reads as a decimal
-# (results rounded to 7 digits); issue 10's rewrite of features.py casts first. Remove this mark
-# (and the one in ANALYSES) when it lands: strict, so the first passing run says so.
+# Issue 10's features.py casts before dividing (segments now agree), but its per-user features
+# still differ on Spark: an open item of issue 16. Strict, so the first passing run says so.
 FEATURES_DECIMAL = pytest.mark.xfail(
-    reason="features.py on main: Spark divides by a decimal literal (fixed by issue 10)",
+    reason="per-user features (issue 10's features.py) are not yet identical on Spark",
     strict=True,
 )
 
@@ -230,7 +229,7 @@ ANALYSES = {
     "patterns": lambda e: mine_patterns(e, PatternConfig(min_sessions=3)),
     "rules": lambda e: association_rules(e, RuleConfig(level="category", min_baskets=3)),
     "segments": pytest.param(
-        lambda e: segment_users(e, SegmentConfig()), marks=FEATURES_DECIMAL
+        lambda e: segment_users(e, SegmentConfig())
     ),  # segments read recency_days from user_features
     "retention": lambda e: retention(e, RetentionConfig(period="week")),
 }
