@@ -108,6 +108,9 @@ def test_gbm_saves_loads_and_refuses_misuse(tmp_path: Path) -> None:
     one_class = Examples(train.keys, train.features, NAMES, np.zeros(len(train)), train.observed)
     with pytest.raises(InputError, match="one class only"):
         GBM().fit(one_class)
+    tweedie = GBMConfig(kind="regression", objective="tweedie")
+    with pytest.raises(InputError, match=r"not all zero; got 0 positive of 2000 \(no prices"):
+        GBM(tweedie).fit(one_class)
 
 
 def _next_actions(n: int, seed: int) -> Examples:
