@@ -108,6 +108,9 @@ def test_gbm_saves_loads_and_refuses_misuse(tmp_path: Path) -> None:
     one_class = Examples(train.keys, train.features, NAMES, np.zeros(len(train)), train.observed)
     with pytest.raises(InputError, match="one class only"):
         GBM().fit(one_class)
+    tweedie = GBMConfig(kind="regression", objective="tweedie")
+    with pytest.raises(InputError, match=r"not all zero; got 0 positive of 2000 \(no prices"):
+        GBM(tweedie).fit(one_class)
 
 
 def _next_actions(n: int, seed: int) -> Examples:
@@ -181,3 +184,14 @@ def test_leaderboard_needs_baselines_and_chooses_on_validation() -> None:
 def test_every_task_has_baselines() -> None:
     for task in TASKS.values():
         assert baselines_for(task, LabelConfig())
+
+
+def test_a_baseline_that_cannot_fit_is_left_out_and_named() -> None:
+    from shopseq.users.train import train_task
+
+    train, valid, test = _examples(1500, 0), _examples(600, 1), _examples(600, 2)
+    trained = train_task(TASKS["churn"], train, valid, test, LabelConfig())
+    # The examples have no purchase features: BG/NBD cannot fit; the inactivity rule can.
+    assert "bgnbd_p_alive" in trained.leaderboard.skipped_baselines
+    assert "no feature 'n_purchase_days'" in trained.leaderboard.skipped_baselines["bgnbd_p_alive"]
+    assert {r["model"] for r in trained.leaderboard.rows} == {"lightgbm", "inactive_days"}

@@ -89,6 +89,8 @@ def show_prediction(result: PredictResult, top: int) -> None:
         f"* baseline; < chosen on validation by {board.primary} (best baseline "
         f"{board.best_baseline}); test cut-off {result.plan.test}"
     )
+    for name, why in board.skipped_baselines.items():
+        console.print(f"baseline {name} left out: {why}")
     scored = result.scored.slice(0, top).to_pylist()
     if not scored:
         return

@@ -380,6 +380,9 @@ def report_artifact(
             f"{result_task.question} Test snapshot of {board.n_test:,} examples, later than every "
             f"training snapshot; baselines beside the model; the model used for scoring "
             f"({board.chosen}) was chosen on validation by {board.primary}."
+            + "".join(
+                f" Baseline {n} left out: {why}." for n, why in board.skipped_baselines.items()
+            )
         ),
         "tables": [
             {"title": "Leaderboard (test snapshot)", "rows": rows},

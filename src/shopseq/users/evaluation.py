@@ -169,6 +169,7 @@ class UserLeaderboard:
         n_test: Test examples.
         curves: Model -> reliability / gains / decile curves on test.
         per_position: Session intent: model -> prefix length -> metrics.
+        skipped_baselines: Baselines that could not be fitted on this data, with why.
     """
 
     task: str
@@ -181,6 +182,7 @@ class UserLeaderboard:
     n_test: int
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)
     per_position: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    skipped_baselines: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (what the report reads)."""
@@ -193,6 +195,7 @@ class UserLeaderboard:
             "n_valid": self.n_valid,
             "n_test": self.n_test,
             "rows": self.rows,
+            "skipped_baselines": self.skipped_baselines,
             "curves": self.curves,
             "per_position": {
                 m: {str(k): v for k, v in p.items()} for m, p in self.per_position.items()
@@ -215,6 +218,8 @@ def evaluate_predictions(
     test_predictions: dict[str, np.ndarray],
     baselines: set[str],
     config: EvaluationConfig | None = None,
+    *,
+    skipped_baselines: dict[str, str] | None = None,
 ) -> UserLeaderboard:
     """Score every model's test predictions beside the baselines.
 
@@ -226,6 +231,7 @@ def evaluate_predictions(
         test_predictions: Model -> predictions on ``test`` (same models).
         baselines: Which of the models are baselines.
         config: Bootstrap and thresholds.
+        skipped_baselines: Baselines left out because they could not be fitted, with why.
 
     Returns:
         The leaderboard.
@@ -290,4 +296,5 @@ def evaluate_predictions(
         len(test),
         curves,
         per_position,
+        dict(skipped_baselines or {}),
     )

@@ -144,6 +144,12 @@ class GBM:
                 f"the binary training labels have one class only ({int(y[0])} for all "
                 f"{len(y)} examples): widen the horizon or add training snapshots"
             )
+        tweedie = self.config.kind == "regression" and self.config.objective == "tweedie"
+        if tweedie and (np.any(y < 0) or not np.any(y > 0)):
+            raise InputError(
+                f"the Tweedie objective needs non-negative targets that are not all zero; got "
+                f"{int(np.count_nonzero(y > 0))} positive of {len(y)} (no prices in the data?)"
+            )
         lgb = _lightgbm()
         data = lgb.Dataset(
             train.features,

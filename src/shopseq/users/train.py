@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shopseq.errors import InputError
 from shopseq.sequences import LabelConfig
 from shopseq.users.baselines import UserModel, baselines_for
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard, evaluate_predictions
@@ -99,13 +100,32 @@ def train_task(
 
     Returns:
         The fitted models and the leaderboard.
+
+    Raises:
+        InputError: If no baseline can be fitted (one that cannot, e.g. BG/NBD on a log without
+            purchases, is left out and named on the leaderboard).
     """
     model = GBM(gbm or default_gbm_config(task)).fit(train, valid)
-    baselines = {name: b.fit(train) for name, b in baselines_for(task, labels).items()}
+    baselines: dict[str, UserModel] = {}
+    skipped: dict[str, str] = {}
+    for name, baseline in baselines_for(task, labels).items():
+        try:
+            baselines[name] = baseline.fit(train)
+        except InputError as err:  # e.g. BG/NBD on a log without purchases
+            skipped[name] = str(err)
+    if not baselines:
+        raise InputError(f"no baseline of {task.name} can be fitted on this data: {skipped}")
     models: dict[str, UserModel | GBM] = {GBM_NAME: model, **baselines}
     on_valid = {name: m.predict(valid) for name, m in models.items()}
     on_test = {name: m.predict(test) for name, m in models.items()}
     board = evaluate_predictions(
-        task, valid, test, on_valid, on_test, set(baselines), evaluation or EvaluationConfig()
+        task,
+        valid,
+        test,
+        on_valid,
+        on_test,
+        set(baselines),
+        evaluation or EvaluationConfig(),
+        skipped_baselines=skipped,
     )
     return TrainedTask(task, model, baselines, board, on_test)
