@@ -41,7 +41,9 @@ def test_predict_churn_writes_scores_reasons_and_the_leaderboard(
                  "model/model.txt", "scored.parquet", "scored.csv"):  # fmt: skip
         assert (out / name).is_file(), name
     assert json.loads((out / "manifest.json").read_text())["kind"] == "predict"
-    board = json.loads((out / "leaderboard.json").read_text())
+    # leaderboard.json is the report's table-and-chart shape; the board itself is in metrics.json.
+    assert json.loads((out / "leaderboard.json").read_text())["tables"]
+    board = json.loads((out / "metrics.json").read_text())["leaderboard"]
     models = {row["model"]: row for row in board["rows"]}
     assert {"lightgbm", "inactive_days", "bgnbd_p_alive"} <= set(models)
     assert models["inactive_days"]["baseline"] and not models["lightgbm"]["baseline"]
@@ -93,7 +95,7 @@ def test_predict_clv_and_session_intent_add_their_columns(store_path: Path, tmp_
     intent = tmp_path / "intent"
     args = ["predict", "session-intent", "--store", str(store_path), "--out", str(intent)]
     assert run([*args, *FAST, *SPANS, "--positions", "1,2,3"]) == 0
-    board = json.loads((intent / "leaderboard.json").read_text())
+    board = json.loads((intent / "metrics.json").read_text())["leaderboard"]
     assert set(board["per_position"]["lightgbm"]) <= {"1", "2", "3"}
     scored = pq.read_table(intent / "scored.parquet")
     assert {"session_id", "k", "score"} <= set(scored.schema.names)
