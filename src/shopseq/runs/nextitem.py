@@ -83,7 +83,9 @@ class TrainConfig(BaseModel):
         seed: Seed of the model (where it has one).
         split: Which events and how they are split.
         ranking: How the test cases are ranked (seen-item exclusion, history cap, bootstrap).
-        runtime: Threads, device and progress of the torch models.
+        runtime: Threads, device and progress of the torch models, and this process's place
+            in a data-parallel fit (``torchrun``; torch models only): every process fits on its
+            shard, rank 0 alone ranks the test cases and writes the run directory.
         out: The run directory to write (replaced as a whole).
     """
 
@@ -102,6 +104,10 @@ class TrainConfig(BaseModel):
     def _valid_params(self) -> TrainConfig:
         # Fail on a misspelled or invalid parameter now, not after the split is built.
         model_config(self.model, self.params, n_epochs=self.n_epochs, seed=self.seed)
+        if self.runtime.world_size > 1 and not next_item_spec(self.model).neural:
+            raise ConfigError(
+                f"{self.model} does not train with torch; run it in one process (without torchrun)"
+            )
         return self
 
 
@@ -138,6 +144,8 @@ class EvaluateConfig(BaseModel):
     def _valid_params(self) -> EvaluateConfig:
         for name, params in self.params.items():
             model_config(name, params, n_epochs=self.n_epochs, seed=self.seed)
+        if self.runtime.world_size > 1:
+            raise ConfigError("evaluate runs in one process; train one model with torchrun")
         return self
 
 
@@ -201,20 +209,38 @@ def fit_model(
 ) -> FittedModel:
     """Fit a catalogue model on training sequences and time it.
 
+    With ``runtime.distributed`` (one process of ``torchrun``), this process joins the group,
+    fits its replica on its shard of ``train`` (``TorchRuntime.shard``) and leaves the group;
+    every process ends with the same weights.
+
     Args:
         name: Catalogue name.
         config: Its config.
-        runtime: Threads, device and progress of the torch models.
-        train: Training sequences.
+        runtime: Threads, device, progress and processes of the torch models.
+        train: Training sequences (all of them, on every process).
         n_items: Vocabulary size including padding.
         valid: Validation cases (early stopping of the neural models; ``None``: none).
 
     Returns:
         The fitted model.
+
+    Raises:
+        ConfigError: If a model that does not train with torch is asked to fit in several
+            processes.
     """
-    model = next_item_spec(name).build(config, runtime)
+    spec = next_item_spec(name)
+    model = spec.build(config, runtime)
+    valid = valid if valid is not None and len(valid) else None
     started = time.perf_counter()
-    model.fit(train, n_items, valid if valid is not None and len(valid) else None)
+    if runtime.world_size > 1:
+        if not spec.neural:
+            raise ConfigError(f"{name} does not train with torch; fit it in one process")
+        from shopseq.distributed import process_group  # imports torch
+
+        with process_group(runtime):
+            model.fit(train.subset(runtime.shard(len(train))), n_items, valid)
+    else:
+        model.fit(train, n_items, valid)
     seconds = time.perf_counter() - started
     info: dict[str, Any] = {}
     report = getattr(model, "report_", None)
@@ -226,6 +252,7 @@ def fit_model(
             "seconds_per_epoch": float(np.mean([e.seconds for e in epochs])),
             "sequences_per_s": float(np.mean([e.sequences_per_s for e in epochs])),
             "threads": epochs[0].threads,
+            "processes": epochs[0].processes,
         }
     return FittedModel(name, config, model, seconds, info)
 
@@ -356,8 +383,11 @@ class TrainResult:
     fitted: FittedModel
 
 
-def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> TrainResult:
+def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> TrainResult | None:
     """Fit one model, rank it beside popularity, and write a complete run directory.
+
+    In a data-parallel fit every process calls this with the same split; each trains on its
+    shard, and rank 0 alone ranks the test cases and writes the run directory.
 
     Args:
         config: The job.
@@ -365,7 +395,8 @@ def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> Tra
         log: Where progress lines go.
 
     Returns:
-        The leaderboard and the run directory.
+        The leaderboard and the run directory (``None`` on the other ranks of a data-parallel
+        fit, which write nothing).
     """
     model_cfg = model_config(
         config.model, config.params, n_epochs=config.n_epochs, seed=config.seed
@@ -374,11 +405,12 @@ def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> Tra
     log(f"fitting {config.model}")
     fitted = [fit_model(config.model, model_cfg, config.runtime, split.train, n_items, split.valid)]
     log(f"fitted {config.model} in {fitted[0].seconds:.1f}s")
+    if not config.runtime.is_main:
+        return None
     if config.model != "popularity":
         reference = model_config("popularity", {}, n_epochs=None, seed=config.seed)
-        fitted.append(
-            fit_model("popularity", reference, config.runtime, split.train, n_items, None)
-        )
+        one_process = config.runtime.model_copy(update={"distributed": None})
+        fitted.append(fit_model("popularity", reference, one_process, split.train, n_items, None))
     board = rank_beside_baselines(fitted, split, config.ranking, dataset="store")
     history_len = history_length(fitted[0].model, config.ranking.max_history)
     with RunDir.create(config.out, "next_item") as run:
