@@ -12,6 +12,28 @@ from shopseq.runs.nextitem import TrainConfig, load_split, train_next_item
 from shopseq.serve import KeyStore
 
 
+def predict_run(store: Path, task: str, out: Path) -> Path:
+    """Score ``task`` per user on the store into ``out`` (small horizons for a 20-day log)."""
+    from datetime import timedelta
+
+    from shopseq.runs.predict import PredictConfig, predict_users
+    from shopseq.sequences import LabelConfig, SnapshotConfig
+
+    days = timedelta(days=3)
+    labels = LabelConfig(
+        next_event_horizon=days, purchase_horizon=days, churn_horizon=days, spend_horizon=days
+    )
+    config = PredictConfig(
+        task=task,
+        labels=labels,
+        snapshots=SnapshotConfig(step=timedelta(days=2)),
+        n_estimators=20,
+        out=out,
+    )
+    predict_users(config, store)
+    return out
+
+
 def train_run(store: Path, model: str, out: Path) -> Path:
     """Train ``model`` on the store into ``out``."""
     config = TrainConfig(model=model, out=out, n_epochs=1)

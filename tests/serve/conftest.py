@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from serve_support import Keys, train_run
+from serve_support import Keys, predict_run, train_run
 
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
 from shopseq.prepare import PrepareConfig, prepare_events
@@ -40,6 +40,18 @@ def sknn_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def markov_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Markov-chain run (a second model to reload to)."""
     return train_run(shop_store, "markov", tmp_path_factory.mktemp("runs") / "markov")
+
+
+@pytest.fixture(scope="session")
+def purchase_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-user purchase run (binary, LightGBM reasons)."""
+    return predict_run(shop_store, "purchase", tmp_path_factory.mktemp("runs") / "purchase")
+
+
+@pytest.fixture(scope="session")
+def next_action_run(shop_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A per-user next-action run (multiclass)."""
+    return predict_run(shop_store, "next-action", tmp_path_factory.mktemp("runs") / "next-action")
 
 
 @pytest.fixture

@@ -147,6 +147,7 @@ def test_every_route_but_health_needs_a_key(client: TestClient, keys: Keys) -> N
     assert client.get("/readyz").status_code == 200
     for method, url in [
         ("GET", "/v1/users/u/recommendations"),
+        ("GET", "/v1/users/u/predictions"),
         ("GET", "/v1/items/x/similar"),
         ("GET", "/v1/forecasts"),
         ("GET", "/metrics"),

@@ -30,6 +30,7 @@ def test_served_spec_is_the_checked_in_one(client: TestClient) -> None:
     assert {
         "/v1/events",
         "/v1/users/{user_id}/recommendations",
+        "/v1/users/{user_id}/predictions",
         "/v1/items/{item_id}/similar",
         "/v1/forecasts",
         "/healthz",

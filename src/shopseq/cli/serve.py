@@ -42,6 +42,14 @@ def serve(
         Path, typer.Option(help="Durable event log (SQLite, WAL; created when absent).")
     ] = DEFAULT_LOG,
     keys: KeysOption = DEFAULT_KEYS,
+    predictions: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--predictions",
+            help="A per-user prediction run (shopseq predict TASK --out DIR); repeat it, "
+            "one per task.",
+        ),
+    ] = None,
     forecasts: Annotated[
         Path | None, typer.Option(help="forecasts.json from shopseq forecast --out DIR.")
     ] = None,
@@ -68,7 +76,7 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="One log line per request.")] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Serve a run directory: POST /v1/events, GET /v1/users/{id}/recommendations, ..."""
+    """Serve runs: POST /v1/events, GET /v1/users/{id}/recommendations and /predictions, ..."""
     if ctx.invoked_subcommand is not None:
         return
     from pydantic import ValidationError
@@ -95,6 +103,7 @@ def serve(
             run=run,
             log=log,
             keys=keys,
+            predictions=tuple(predictions or ()),
             forecasts=forecasts,
             state=state,
             pseudonymize_key=pseudonym_key(key_file) if pseudonymize else None,

@@ -19,6 +19,7 @@ says what was found and what to do.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -161,6 +162,16 @@ class RunDir:
         """Return ``config.json``."""
         config: dict[str, Any] = read_json(self.config)
         return config
+
+    def version(self) -> str:
+        """``<directory name>@<created_at>#<manifest digest>``: changes with every run written.
+
+        Returns:
+            The version string the service reports (``model_version``) and the metrics carry.
+        """
+        manifest = self.manifest.read_bytes()
+        created = read_json(self.manifest).get("created_at", "?")
+        return f"{self.path.name}@{created}#{hashlib.sha256(manifest).hexdigest()[:8]}"
 
     def read_metrics(self) -> dict[str, Any]:
         """Return ``metrics.json``."""

@@ -160,7 +160,8 @@ def create_app(config: ServeConfig, *, service: Service | None = None) -> FastAP
     app = FastAPI(
         title="shopseq",
         version=shopseq.__version__,
-        summary="Live shop events in; next-item recommendations, similar items and forecasts out.",
+        summary="Live shop events in; recommendations, similar items, per-user predictions and "
+        "forecasts out.",
         lifespan=lifespan,
         docs_url="/docs",
         redoc_url=None,

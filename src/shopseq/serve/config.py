@@ -16,6 +16,8 @@ class ServeConfig(BaseModel):
         run: The next-item run directory to serve (``shopseq train --out``).
         log: The durable event log (SQLite, WAL); created when absent.
         keys: The API-key file (``shopseq serve keys add``); keys are stored hashed.
+        predictions: Predict run directories (``shopseq predict <task> --out``), one per task,
+            answered by ``GET /v1/users/{id}/predictions`` (empty: that route answers 404).
         forecasts: ``forecasts.json`` written by ``shopseq forecast`` (``None``: no forecasts).
         state: ``memory`` (each user's recent events in this process, rebuilt from the log at
             start) or a ``redis://`` URL (shared by several replicas).
@@ -38,6 +40,7 @@ class ServeConfig(BaseModel):
     run: Path
     log: Path = Path("serve-events.sqlite")
     keys: Path = Path("serve-keys.json")
+    predictions: tuple[Path, ...] = ()
     forecasts: Path | None = None
     state: str = "memory"
     state_prefix: str = "shopseq:"

@@ -59,6 +59,10 @@ class ServiceMetrics:
             "shopseq_model_info", "The model being served (value 1)", ["version", "model"],
             registry=r,
         )  # fmt: skip
+        self.prediction_info = Gauge(
+            "shopseq_prediction_run_info", "Per-user prediction runs being served (value 1)",
+            ["task", "version"], registry=r,
+        )  # fmt: skip
         self.model_loaded_at = Gauge(
             "shopseq_model_loaded_timestamp_seconds", "When the served model was loaded",
             registry=r,
@@ -81,6 +85,12 @@ class ServiceMetrics:
         self.model_info.clear()
         self.model_info.labels(version=version, model=model).set(1)
         self.model_loaded_at.set(time.time())
+
+    def set_predictions(self, versions: dict[str, str]) -> None:
+        """Record the per-user prediction runs now served (task -> version)."""
+        self.prediction_info.clear()
+        for task, version in versions.items():
+            self.prediction_info.labels(task=task, version=version).set(1)
 
     def render(self) -> bytes:
         """Prometheus text exposition of every instrument."""

@@ -29,6 +29,8 @@ __all__ = [
     "ReloadRequest",
     "ReloadResult",
     "SimilarItems",
+    "TaskPrediction",
+    "UserPredictions",
 ]
 
 #: Longest id accepted (user, item, session, category).
@@ -109,6 +111,47 @@ class Recommendations(BaseModel):
     model_version: str
 
 
+class TaskPrediction(BaseModel):
+    """What one per-user prediction run says about the user."""
+
+    task: str = Field(description="purchase, churn, clv, next-action or next-time.")
+    question: str = Field(description="The task's question in plain words.")
+    kind: Literal["binary", "multiclass", "regression"] = Field(
+        description="binary: score is a probability; multiclass: prediction is the next action "
+        "and probabilities every action's; regression: score is seconds (next-time) or money "
+        "(clv)."
+    )
+    score: float | None
+    prediction: str | None = Field(description="The predicted next action (multiclass only).")
+    probabilities: dict[str, float] | None = Field(
+        description="Action -> probability (multiclass only)."
+    )
+    values: dict[str, float | None] = Field(
+        description="Further values of the run: clv, clv_low, clv_high (a 90 % bootstrap "
+        "interval) and p_alive for the clv task; null where the run has no estimate."
+    )
+    reasons: list[str] = Field(
+        description="The largest contributions to the score, e.g. 'last cart 5.6 h ago: +0.59' "
+        "(empty where the run kept reasons only for higher scores)."
+    )
+    model: str = Field(description="The model that scored (chosen on validation).")
+    as_of: str = Field(description="When the features stop (ISO 8601, UTC): the run's data end.")
+    run_version: str
+
+
+class UserPredictions(BaseModel):
+    """Every per-user prediction the service holds for one user."""
+
+    predictions: list[TaskPrediction]
+    missing_tasks: list[str] = Field(
+        description="Tasks served whose run did not score this user (too few events then)."
+    )
+    n_live_events: int = Field(
+        description="Events of this user in the service's live state. Scores describe the user "
+        "as of as_of; events after it count from the next shopseq predict run and reload."
+    )
+
+
 class SimilarItems(BaseModel):
     """Items related to one item."""
 
@@ -151,13 +194,22 @@ class Readiness(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    """Which run directory to serve next."""
+    """Which run directories to serve next."""
 
     model_config = ConfigDict(extra="forbid")
 
     run: Annotated[StrictStr, Field(min_length=1, max_length=4096)] | None = Field(
-        default=None, description="Run directory; absent: reload the one being served."
+        default=None, description="Next-item run directory; absent: reload the one being served."
     )
+    predictions: (
+        Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=4096)]],
+                  Field(max_length=16)]
+        | None
+    ) = Field(
+        default=None,
+        description="Per-user prediction run directories, one per task; absent: reload the ones "
+        "being served; empty: serve none.",
+    )  # fmt: skip
 
 
 class ReloadResult(BaseModel):
@@ -165,6 +217,9 @@ class ReloadResult(BaseModel):
 
     model_version: str
     previous_version: str
+    prediction_versions: dict[str, str] = Field(
+        description="Task -> version of the prediction run now served."
+    )
     seconds: float
 
 

@@ -1,18 +1,19 @@
-"""The live objects of one running service: the model being served, the state, the committer.
+"""The live objects of one running service: the models being served, the state, the committer.
 
 :class:`Service` is built in the app's lifespan from a :class:`ServeConfig` and reached by the
-routes through ``deps.py``. The served model is one reference (:attr:`Service.model`) replaced
-whole by :meth:`Service.reload`: a request takes the reference once, when it starts, so requests
-in flight finish on the model they began with, and a run that fails to load never replaces it.
+routes through ``deps.py``. The served next-item model is one reference (:attr:`Service.model`)
+and the per-user prediction runs another (:attr:`Service.predictions`), both replaced whole by
+:meth:`Service.reload`: a request takes the reference once, when it starts, so requests in flight
+finish on the runs they began with, and a set of runs that fails to load never replaces them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from shopseq.artifacts import read_json
 from shopseq.errors import ArtifactError, ConfigError
 from shopseq.ingest.pseudonymize import Pseudonymizer
 from shopseq.runs.nextitem import NextItemRun
+from shopseq.runs.userscores import ScoredUsers, load_scored_runs
 from shopseq.runtime import TorchRuntime
 from shopseq.serve.committer import GroupCommitter
 from shopseq.serve.config import ServeConfig
@@ -65,10 +67,7 @@ def load_run(path: Path, threads: int) -> LoadedRun:
         ArtifactError: If the directory is not a complete next-item run.
     """
     run = NextItemRun.load(Path(path), TorchRuntime(threads=threads))
-    manifest = run.run.manifest.read_bytes()
-    created = read_json(run.run.manifest).get("created_at", "?")
-    digest = hashlib.sha256(manifest).hexdigest()[:8]
-    return LoadedRun(run, Path(path), f"{Path(path).name}@{created}#{digest}", run.config["model"])
+    return LoadedRun(run, Path(path), run.run.version(), run.config["model"])
 
 
 def _load_forecasts(path: Path | None) -> list[dict[str, Any]] | None:
@@ -117,6 +116,9 @@ class Service:
         self.metrics.set_model(self.model.version, self.model.model)
         _warn_if_pseudonyms(self.model, self.pseudonymizer is not None)
         self.forecasts = _load_forecasts(config.forecasts)
+        #: Per-user prediction runs (``shopseq predict``), one per task.
+        self.predictions: tuple[ScoredUsers, ...] = load_scored_runs(config.predictions)
+        self.metrics.set_predictions({p.task.name: p.version for p in self.predictions})
         self.state: UserState = open_state(
             config.state, config.state_prefix, config.max_recent, config.max_users
         )
@@ -159,31 +161,39 @@ class Service:
         """
         return self.pseudonymizer.pseudonym(user_id) if self.pseudonymizer else user_id
 
-    def reload(self, path: Path | None) -> tuple[LoadedRun, LoadedRun]:
-        """Load a run and swap it in; the old one keeps serving if loading fails.
+    def reload(
+        self, path: Path | None, predictions: Sequence[Path] | None = None
+    ) -> tuple[LoadedRun, LoadedRun]:
+        """Load runs and swap them in; the old ones keep serving if any fails to load.
 
         Args:
-            path: Run directory (``None``: the one being served, re-read).
+            path: Next-item run directory (``None``: the one being served, re-read).
+            predictions: Predict run directories, one per task (``None``: the ones being served,
+                re-read; empty: serve none).
 
         Returns:
-            ``(new, previous)``.
+            ``(new, previous)`` next-item runs.
 
         Raises:
-            ArtifactError: If the run cannot be loaded (nothing is swapped).
+            ArtifactError: If a run cannot be loaded (nothing is swapped).
         """
         with self._reload_lock:
             previous = self.model
             target = Path(path) if path is not None else previous.path
+            scored = [p.run.path for p in self.predictions] if predictions is None else predictions
             try:
                 loaded = load_run(target, self.config.threads)
                 forecasts = _load_forecasts(self.config.forecasts)
+                users = load_scored_runs(scored)
             except Exception:
                 self.metrics.reloads.labels("failed").inc()
                 raise
             _warn_if_pseudonyms(loaded, self.pseudonymizer is not None)
             self.model = loaded  # one reference assignment: atomic for every reader
+            self.predictions = users
             self.forecasts = forecasts
             self.metrics.set_model(loaded.version, loaded.model)
+            self.metrics.set_predictions({p.task.name: p.version for p in users})
             self.metrics.reloads.labels("ok").inc()
             _log.info("reloaded: %s -> %s", previous.version, loaded.version)
             return loaded, previous

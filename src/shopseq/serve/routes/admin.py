@@ -30,9 +30,15 @@ async def reload(
     """Load off the event loop, then swap; requests in flight finish on the old model."""
     started = time.perf_counter()
     target = Path(body.run) if body is not None and body.run else None
-    new, old = await asyncio.to_thread(service.reload, target)
+    scored = (
+        [Path(p) for p in body.predictions]
+        if body is not None and body.predictions is not None
+        else None
+    )
+    new, old = await asyncio.to_thread(service.reload, target, scored)
     return ReloadResult(
         model_version=new.version,
         previous_version=old.version,
+        prediction_versions={p.task.name: p.version for p in service.predictions},
         seconds=round(time.perf_counter() - started, 3),
     )
