@@ -98,3 +98,27 @@ def test_load_rejects_another_models_directory(tmp_path: Path) -> None:
         ItemKNN.load(tmp_path / "m")
     with pytest.raises(ArtifactError, match="cannot load Popularity"):
         Popularity.load(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "config", [SessionKNNConfig(k=3, history_len=4), SessionKNNConfig(idf=True)]
+)
+def test_session_knn_one_history_path_gives_the_batch_scores_exactly(
+    config: SessionKNNConfig,
+) -> None:
+    # The service scores one history at a time on a hand-written path (no scipy product):
+    # it must give the batch path's numbers bit for bit, ties at the k-th neighbour included.
+    rng = np.random.default_rng(5)
+    n_items = 60
+    train = Sequences.from_lists(
+        [rng.integers(1, n_items, size=int(rng.integers(1, 12))).tolist() for _ in range(300)]
+    )
+    model = SessionKNN(config).fit(train, n_items)
+    histories = [
+        rng.integers(0, n_items + 5, size=int(rng.integers(0, 15))).tolist() for _ in range(80)
+    ]
+    histories += [[], [0], [3, 3, 3], [7]]  # empty, padding only, repeats, one shared item
+    batch = model.score(Sequences.from_lists(histories))
+    for row, history in enumerate(histories):
+        one = model.score(Sequences.from_lists([history]))
+        np.testing.assert_array_equal(one[0], batch[row], err_msg=str(history))
