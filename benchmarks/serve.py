@@ -176,8 +176,10 @@ def run_load(
 
 
 # ------------------------------------------------------------------------------ data and runs
-def build_runs(workdir: Path, n_events: int, models: list[str]) -> dict[str, Path]:
-    """A generated log over 100 k items, ingested, prepared; one run per model (cached)."""
+def build_runs(
+    workdir: Path, n_events: int, models: list[str], n_items: int = 100_000
+) -> dict[str, Path]:
+    """A generated log over ``n_items`` items, ingested, prepared; one run per model (cached)."""
     from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
     from shopseq.prepare import PrepareConfig, prepare_events
     from shopseq.runs.nextitem import TrainConfig, load_split, train_next_item
@@ -188,9 +190,9 @@ def build_runs(workdir: Path, n_events: int, models: list[str]) -> dict[str, Pat
     workdir.mkdir(parents=True, exist_ok=True)
     store = workdir / "shop.duckdb"
     if not store.exists():
-        config = GeneratorConfig(n_events=n_events, n_items=100_000, n_users=n_events // 20, seed=0)
+        config = GeneratorConfig(n_events=n_events, n_items=n_items, n_users=n_events // 20, seed=0)
         log = workdir / "events.csv.zst"
-        print(f"generating {n_events:,} events over 100,000 items", flush=True)
+        print(f"generating {n_events:,} events over {n_items:,} items", flush=True)
         write_events(generate_events(config), log, config)
         with open_store(store, threads=2) as opened:
             ingest_files([log], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), opened)
@@ -365,12 +367,22 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/shopseq-serve-bench"))
     parser.add_argument("--events", type=int, default=2_000_000, help="Generated events.")
     parser.add_argument("--models", nargs="+", default=["sknn", "gru4rec", "sasrec"])
+    parser.add_argument(
+        "--items",
+        type=int,
+        default=100_000,
+        help="Generated catalogue (items never seen in "
+        "training are not in the run's vocabulary; the report gives the vocabulary size).",
+    )
+    parser.add_argument("--build-only", action="store_true", help="Build the runs and stop.")
     parser.add_argument("--seconds", type=float, default=10.0, help="Seconds per load step.")
     parser.add_argument("--quick", action="store_true", help="Short steps, fewer rates.")
     parser.add_argument("--no-doc", action="store_true", help="Do not rewrite docs/BENCHMARKS.md.")
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
-    runs = build_runs(args.workdir, args.events, args.models)
+    runs = build_runs(args.workdir, args.events, args.models, args.items)
+    if args.build_only:
+        return
     load_before = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     key_file = args.workdir / "keys.json"
     key_file.unlink(missing_ok=True)

@@ -7,8 +7,10 @@ The CLI, the benchmarks, the report and the service call these and only render w
 * ``nextitem.py``: train one next-item model into a run, evaluate a line-up, answer from a run.
 * ``forecast.py``: backtest and forecast series from the store; turn forecasts into a plan.
 * ``engine.py``: which engine runs the table stages (the DuckDB file or Spark) and its settings.
-
-Per-user prediction jobs join here as the per-user models land. Only the light modules are
+* ``predict.py``: train, evaluate and score one per-user task into a run.
+* ``userscores.py``: a predict run's scores indexed by user (what the service answers from).
+* ``serving.py``: the service's durable event log, its import into the store, similar items.
+ Only the light modules are
 re-exported here; import the jobs from their modules (``from shopseq.runs.nextitem import
 train_next_item``), so that naming a model (``shopseq --help``) imports no model library.
 """
