@@ -63,3 +63,34 @@ def test_serve_refuses_a_directory_that_is_not_a_run(
 def test_serve_refuses_a_bad_state_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["serve", "--run", str(tmp_path), "--state", "mongodb://x"]) == 2
     assert "state must be 'memory' or a redis:// URL" in _out(capsys)[1]
+
+
+def test_serve_refuses_a_prediction_run_that_is_not_one(
+    sknn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(
+        ["serve", "--run", str(sknn_run), "--log", str(tmp_path / "l.sqlite"),
+         "--predictions", str(sknn_run)]
+    )  # fmt: skip
+    assert code == 1
+    assert "expected a 'predict' run" in _out(capsys)[1]
+
+
+def test_served_predictions_over_http(sknn_run: Path, purchase_run: Path, tmp_path: Path) -> None:
+    import httpx
+    import pyarrow.parquet as pq
+    from serve_support import Keys, ServerProcess
+
+    keys = Keys(tmp_path / "keys.json")
+    user = pq.read_table(purchase_run / "scored.parquet").column("user_id")[0].as_py()
+    server = ServerProcess(
+        sknn_run, tmp_path / "e.sqlite", keys.path, tmp_path / "err.log",
+        "--predictions", str(purchase_run),
+    )  # fmt: skip
+    with server:
+        answer = httpx.get(
+            f"{server.url}/v1/users/{user}/predictions", headers=keys.client_headers, timeout=10
+        )
+    assert answer.status_code == 200, answer.text
+    (purchase,) = answer.json()["predictions"]
+    assert purchase["task"] == "purchase" and purchase["reasons"]
