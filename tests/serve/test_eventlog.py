@@ -186,3 +186,46 @@ def test_a_state_outage_loses_no_acknowledgement_and_is_caught_up(tmp_path: Path
     committer.submit(_records(1, "a", start=2)).result(timeout=30)
     committer.stop()
     assert not committer.state_behind and state.recent("a") == ["i0", "i1", "i2"]
+
+
+def test_the_committers_unoptimised_validation_gives_ingests_answers() -> None:
+    # The committer validates on a connection with DuckDB's optimizer off (it costs more than it
+    # saves on small groups); it must accept and reject exactly as a default connection does.
+    import random
+    from datetime import UTC, datetime
+
+    import duckdb
+    import pyarrow as pa
+
+    from shopseq.ingest import BUILTIN_LAYOUTS
+    from shopseq.ingest.readers import LINE_COLUMN
+    from shopseq.ingest.records import check_records
+    from shopseq.ingest.validate import compile_rules
+    from shopseq.serve.committer import validation_connection
+
+    rng = random.Random(0)
+    choices = {
+        "user_id": ["u1", "  ", None, "u2"],
+        "item_id": ["i1", None, "x"],
+        "action": ["view", "VIEW", "teleport", None, "purchase", " cart "],
+        "ts": [datetime.now(UTC).isoformat(), "1700000000", "nope", None, "2100-01-01", "1e3"],
+        "price": [None, "1.5", "-2", "abc", "nan", "3"],
+        "quantity": [None, "1", "0", "2.5", "x", "4"],
+        "session_id": [None, "s1", ""],
+    }
+    rules = compile_rules(BUILTIN_LAYOUTS["shopseq"], datetime(1990, 1, 1), datetime(2030, 1, 1))
+    fast, default = validation_connection(), duckdb.connect(":memory:")
+    default.execute("SET TimeZone = 'UTC'")
+    assert fast.execute("SELECT current_setting('disabled_optimizers')").fetchone()[0]
+    for n in (1, 7, 300):
+        values = {c: [rng.choice(choices.get(c, [None])) for _ in range(n)] for c in EVENT_COLUMNS}
+        records = pa.table(
+            {
+                **{c: pa.array(v, pa.string()) for c, v in values.items()},
+                LINE_COLUMN: pa.array(range(n), pa.int64()),
+            }
+        )
+        ours, theirs = check_records(fast, records, rules), check_records(default, records, rules)
+        assert ours.accepted.equals(theirs.accepted) and ours.rejected == theirs.rejected
+        assert ours.accepted.num_rows + len(ours.rejected) == n
+    assert len(theirs.rejected) > 0 and theirs.accepted.num_rows > 0
