@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from shopseq.artifacts import atomic_path, atomic_write_json
+from shopseq.artifacts import atomic_write_json
 from shopseq.errors import ConfigError, InputError
 from shopseq.nextitem.base import NextItemModel
 from shopseq.nextitem.evaluation import RankingConfig, history_length
@@ -386,10 +386,9 @@ def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> Tra
         fitted[0].model.save(run.model)
         split.item_vocab.save(run.items)
         split.owner_vocab.save(run.owners)
-        with run.histories.open("wb") as handle:
-            np.savez(handle, allow_pickle=False, **_recent_histories(split, history_len))
-        with atomic_path(run.popularity) as tmp, tmp.open("wb") as handle:
-            np.save(handle, item_counts(split), allow_pickle=False)
+        # Plain writes: the whole directory is temporary until RunDir.create moves it in place.
+        np.savez(run.histories, allow_pickle=False, **_recent_histories(split, history_len))
+        np.save(run.popularity, item_counts(split), allow_pickle=False)
         atomic_write_json(
             run.config,
             {
