@@ -117,7 +117,9 @@ def _planted_store(root: Path) -> tuple[Path, Path, object]:
     table = pa.table(
         {
             "user_id": pa.array([f"u{k}" for k in rng.integers(0, 5000, n)]),
-            "item_id": pa.array([f"{t}-{k}" for t, k in zip(target_of, rng.integers(0, 20, n))]),
+            "item_id": pa.array(
+                [f"{t}-{k}" for t, k in zip(target_of, rng.integers(0, 20, n), strict=True)]
+            ),
             "action": pa.array(["purchase"] * n),
             "ts": pa.array(ts, pa.timestamp("us")),
             "session_id": pa.array([None] * n, pa.string()),
@@ -134,7 +136,7 @@ def _planted_store(root: Path) -> tuple[Path, Path, object]:
     spend = root / "spend.csv"
     lines = ["date,target,spend"]
     for i, target in enumerate(sim.spend.targets):
-        for day, value in zip(sim.days, sim.spend.spend[i]):
+        for day, value in zip(sim.days, sim.spend.spend[i], strict=True):
             if value > 0:
                 lines.append(f"{day},{target},{value:.2f}")
     spend.write_text("\n".join(lines) + "\n")
