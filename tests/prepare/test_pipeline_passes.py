@@ -7,7 +7,8 @@ missing values, the report and ``events_prepared`` must come out exactly the sam
 
 from __future__ import annotations
 
-from events_factory import load_events
+import ibis
+from events_factory import event_rows, load_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -147,8 +148,6 @@ def test_prepared_table_is_what_prepare_table_computes(store: Store) -> None:
 
 def test_engines_without_temporary_tables_get_the_same_report() -> None:
     """A store without the raw DuckDB connection (as on Spark) materialises stored tables."""
-    import ibis
-    from events_factory import event_rows
 
     rows = [("u1", "i1", "view", 0), ("u1", "i1", "view", 0), ("u1", "i1", "view", 1)]
     rows += [("u2", "i2", "cart", 5000 + k, None, 3.0) for k in range(4)]
