@@ -224,7 +224,6 @@ def test_user_features_are_the_same_and_land_as_parquet(
 
 ANALYSES = {
     "funnel": lambda e: funnel(e, FunnelConfig()),
-    "funnel_by_user": lambda e: funnel(e, FunnelConfig(by="user", window_seconds=3600)),
     "paths": lambda e: paths(e, PathsConfig()),
     "transitions": lambda e: transitions(e, TransitionConfig()),
     "patterns": lambda e: mine_patterns(e, PatternConfig(min_sessions=3)),
@@ -252,10 +251,9 @@ def test_analyses_are_the_same(
     [
         SeriesConfig(metric=Metric.PURCHASES, freq=Freq.DAY),
         SeriesConfig(metric=Metric.VIEWS, freq=Freq.HOUR, top_categories=3),
-        SeriesConfig(metric=Metric.USERS, freq=Freq.DAY),
         SeriesConfig(metric=Metric.REVENUE, freq=Freq.DAY, top_categories=5),
     ],
-    ids=["purchases-D", "views-h", "users-D", "revenue-D"],
+    ids=["purchases-D", "views-h", "revenue-D"],
 )
 def test_forecast_series_are_the_same(
     duck: Store, spark: Store, reports: tuple[Any, Any], config: SeriesConfig
