@@ -9,6 +9,7 @@ results land as Parquet partitioned by date, and DuckDB reads them back on one m
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from shopseq.analyze import (
     segment_users,
     transitions,
 )
+from shopseq.cli import run
 from shopseq.forecast.series import Freq, Metric, SeriesConfig, build_series
 from shopseq.prepare import (
     PREPARED_TABLE,
@@ -264,3 +266,20 @@ def test_forecast_series_are_the_same(
     np.testing.assert_allclose(a.panel.y, b.panel.y, rtol=1e-12, equal_nan=True)
     assert np.array_equal(a.panel.gap, b.panel.gap)
     assert a.report == b.report
+
+
+def test_the_cli_runs_the_stages_on_spark(
+    spark: Store, reports: tuple[Any, Any], output: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process the running session is reused (and left running) by --engine spark.
+    flags = ["--engine", "spark", "--spark-master", "local[2]", "--spark-output", str(output)]
+    flags += ["--spark-conf", "spark.sql.shuffle.partitions=4"]
+    assert run(["prepare", *flags]) == 0
+    assert "events out" in capsys.readouterr().out
+    assert run(["analyze", *flags, "transitions", "--json"]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert run(["analyze", "--store", str(output), "transitions", "--json"]) == 0  # Parquet, here
+    assert json.loads(capsys.readouterr().out) == on_spark
+    assert run(["sequences", *flags, "--protocol", "time-cut", "--test-days", "2"]) == 0
+    assert (output / "vocab_item").is_dir()  # the vocabularies landed as Parquet too
+    assert spark.spark_session.getActiveSession() is not None
