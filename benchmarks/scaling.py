@@ -34,7 +34,6 @@ from typing import Any
 from markdown_report import machine_line, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOPSEQ = str(Path(sys.executable).with_name("shopseq"))
 SHARD = 10_000_000
 DAYS = 120
 
@@ -74,17 +73,69 @@ def _write_log(path: Path, n_events: int) -> dict[str, Any]:
     return {"rows": rows, "bytes": path.stat().st_size}
 
 
+def _ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.store import open_store
+
+    store_path = Path(args.store)
+    with open_store(store_path, threads=args.threads, memory_limit=args.memory_limit) as store:
+        started = time.perf_counter()
+        report = ingest_files(
+            [Path(args.file)], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
+        )
+        return {"work_s": time.perf_counter() - started, "rows": report.rows_read}
+
+
+def _export(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.store import open_store
+
+    with open_store(Path(args.store), read_only=True, threads=args.threads) as store:
+        started = time.perf_counter()
+        store.export_parquet("events", Path(args.spark_output))
+        return {"work_s": time.perf_counter() - started}
+
+
+def _prepare(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.prepare import PrepareConfig, prepare_events
+    from shopseq.runs.engine import open_engine_store
+
+    started = time.perf_counter()
+    with open_engine_store(
+        _engine(args), Path(args.store), threads=args.threads, memory_limit=args.memory_limit
+    ) as store:
+        opened = time.perf_counter()
+        report = prepare_events(store, PrepareConfig())
+        return {
+            "work_s": time.perf_counter() - opened,
+            "open_s": opened - started,
+            "rows": report.rows_out,
+            "sessions": report.sessions,
+            "steps": report.seconds,
+        }
+
+
 def _features(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.prepare import PREPARED_TABLE
     from shopseq.runs.engine import open_engine_store
     from shopseq.sequences import user_features
 
-    engine = _engine(args)
-    with open_engine_store(engine, Path(args.store), threads=args.threads) as store:
+    started = time.perf_counter()
+    with open_engine_store(_engine(args), Path(args.store), threads=args.threads) as store:
+        opened = time.perf_counter()
         events = store.table(PREPARED_TABLE)
         as_of = events.ts.max().execute()
         table = store.materialize("user_features", user_features(events, as_of))
-        return {"rows": int(table.count().execute())}
+        rows = int(table.count().execute())
+        return {"work_s": time.perf_counter() - opened, "open_s": opened - started, "rows": rows}
+
+
+def _split(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.runs.nextitem import load_split
+    from shopseq.sequences.protocols import SplitConfig
+
+    started = time.perf_counter()
+    split = load_split(Path(args.store), SplitConfig(), args.threads)
+    return {"work_s": time.perf_counter() - started, "train_events": split.report.n_train_events}
 
 
 def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
@@ -100,6 +151,7 @@ def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
         "sasrec", config, TorchRuntime(threads=1), split.train, split.item_vocab.size, None
     )
     return {
+        "work_s": split_s + fitted.info["seconds_per_epoch"],
         "split_s": split_s,
         "epoch_s": fitted.info["seconds_per_epoch"],
         "windows_per_s": fitted.info["sequences_per_s"],
@@ -120,19 +172,23 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def _spark_conf() -> dict[str, str]:
-    return {"spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "8"}
+    return {"spark.driver.memory": "3g", "spark.sql.shuffle.partitions": "8"}
 
 
 def child(args: argparse.Namespace) -> None:
     """Run one stage in this process and print its figures as JSON."""
+    stages = {
+        "ingest": _ingest,
+        "export": _export,
+        "prepare": _prepare,
+        "features": _features,
+        "split": _split,
+        "train": _train_epoch,
+    }
     if args.stage == "generate":
         out = _write_log(Path(args.file), args.events)
-    elif args.stage == "features":
-        out = _features(args)
-    elif args.stage == "train":
-        out = _train_epoch(args)
     else:
-        raise SystemExit(f"unknown stage {args.stage}")
+        out = stages[args.stage](args)
     print("RESULT " + json.dumps(out))
 
 
@@ -161,16 +217,36 @@ def _tree_rss_kb(root: int) -> int:
     return total
 
 
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
 def measure(cmd: list[str], label: str) -> dict[str, Any]:
-    """Run ``cmd``, returning wall seconds, peak tree RSS (MB), load before/after, its result."""
+    """Run ``cmd``, returning wall seconds, peak tree RSS (MB), load before/after, its result.
+
+    Time the stage spent stopped from outside (the shared machine's processes were once all
+    SIGSTOPped for minutes) is measured by the sampler and taken out of both times.
+    """
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
+    paused = [0.0]  # seconds the stage was stopped from outside (SIGSTOP), not working
     done = threading.Event()
 
     def sample() -> None:
+        last = time.perf_counter()
         while not done.wait(0.2):
+            now = time.perf_counter()
+            if now - last > 2.0:  # this process was stopped too: the whole tree was frozen
+                paused[0] += now - last - 0.2
+            elif _stopped(proc.pid):
+                paused[0] += now - last
+            last = now
             peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -178,15 +254,20 @@ def measure(cmd: list[str], label: str) -> dict[str, Any]:
     stdout, stderr = proc.communicate()
     done.set()
     sampler.join()
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - paused[0]
     if proc.returncode != 0:
-        raise SystemExit(f"{label} failed ({proc.returncode}):\n{stderr[-4000:]}")
+        print(f"  {label} FAILED ({proc.returncode}):\n{stderr[-3000:]}", flush=True)
+        last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1:] or ["?"]
+        return {"failed": f"exit {proc.returncode}: {last[0][:200]}", "seconds": seconds}
     result: dict[str, Any] = {}
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
             result = json.loads(line.removeprefix("RESULT "))
+    if "work_s" in result:
+        result["work_s"] = max(result["work_s"] - paused[0], 1e-3)
     figures = {
         "seconds": seconds,
+        "paused_s": paused[0],
         "peak_mb": peak[0] / 1024,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
@@ -211,84 +292,49 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, dict[str
     """Every stage on every engine for one log size; the size's files are deleted afterwards."""
     work.mkdir(parents=True, exist_ok=True)
     log, store, parquet = work / "events.csv", work / "shop.duckdb", work / "parquet"
-    threads = str(args.threads)
+    duck = {"store": store, "threads": args.threads, "memory_limit": args.memory_limit}
+    spark = {
+        "store": store,
+        "threads": args.threads,
+        "memory_limit": args.memory_limit,
+        "engine": "spark",
+        "spark_master": args.spark_master,
+        "spark_output": parquet,
+    }
     rows: dict[str, dict[str, Any]] = {}
     try:
         print(f"{n:,} events", flush=True)
         rows["generate"] = measure(_stage_cmd("generate", events=n, file=log), "generate")
         rows["generate"]["file_mb"] = log.stat().st_size / 2**20
-        rows["ingest/duckdb"] = measure(
-            [
-                SHOPSEQ,
-                "ingest",
-                str(log),
-                "--store",
-                str(store),
-                "--threads",
-                threads,
-                "--memory-limit",
-                args.memory_limit,
-            ],
-            "ingest (duckdb)",
-        )
+        rows["ingest/duckdb"] = measure(_stage_cmd("ingest", file=log, **duck), "ingest (duckdb)")
+        if "failed" in rows["ingest/duckdb"]:
+            return rows
         log.unlink()  # ingest is the only reader of the CSV
         rows["prepare/duckdb"] = measure(
-            [
-                SHOPSEQ,
-                "prepare",
-                "--store",
-                str(store),
-                "--threads",
-                threads,
-                "--memory-limit",
-                args.memory_limit,
-            ],
-            "prepare (duckdb)",
+            _stage_cmd("prepare", engine="duckdb", **duck), "prepare (duckdb)"
         )
         rows["features/duckdb"] = measure(
-            _stage_cmd("features", store=store, engine="duckdb", threads=threads),
-            "features (duckdb)",
+            _stage_cmd("features", engine="duckdb", **duck), "features (duckdb)"
         )
         if n <= args.train_max_events:
             rows["epoch/duckdb"] = measure(
-                _stage_cmd("train", store=store, threads=threads), "one epoch (duckdb store)"
+                _stage_cmd("train", store=store, threads=args.threads), "one epoch (duckdb store)"
             )
         if "spark" in args.engines and n <= args.spark_max_events:
             rows["export"] = measure(
-                [SHOPSEQ, "export", "events", "--to", str(parquet), "--store", str(store)],
+                _stage_cmd("export", store=store, threads=args.threads, spark_output=parquet),
                 "export events to Parquet",
             )
-            spark = [
-                "--engine",
-                "spark",
-                "--spark-master",
-                args.spark_master,
-                "--spark-output",
-                str(parquet),
-            ]
-            for key, value in _spark_conf().items():
-                spark += ["--spark-conf", f"{key}={value}"]
             rows["prepare/spark"] = measure(
-                [SHOPSEQ, "prepare", *spark], f"prepare (spark {args.spark_master})"
+                _stage_cmd("prepare", **spark), f"prepare (spark {args.spark_master})"
             )
-            rows["features/spark"] = measure(
-                _stage_cmd(
-                    "features",
-                    store=store,
-                    engine="spark",
-                    threads=threads,
-                    spark_master=args.spark_master,
-                    spark_output=parquet,
-                ),
-                "features (spark)",
+            rows["features/spark"] = measure(_stage_cmd("features", **spark), "features (spark)")
+            rows["split/spark"] = measure(
+                _stage_cmd("split", store=parquet, threads=args.threads),
+                "sequences + split from Spark's Parquet output",
             )
-            if n <= args.train_max_events:
-                rows["epoch/spark"] = measure(
-                    _stage_cmd("train", store=parquet, threads=threads),
-                    "one epoch (Spark's Parquet output)",
-                )
-        rows["disk"] = {"store_mb": _size_mb(store), "parquet_mb": _size_mb(parquet)}
     finally:
+        rows["disk"] = {"store_mb": _size_mb(store), "parquet_mb": _size_mb(parquet)}
         shutil.rmtree(work, ignore_errors=True)
     return rows
 
@@ -320,7 +366,7 @@ STAGES = [
     ("export", "export events to Parquet (Spark's input)"),
     ("prepare/spark", "prepare (Spark local)"),
     ("features/spark", "per-user features (Spark local)"),
-    ("epoch/spark", "one SASRec epoch (from Spark's Parquet output)"),
+    ("split/spark", "sequences + time-cut split read from Spark's Parquet output"),
 ]
 
 
@@ -337,15 +383,23 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
         + ", 1 torch thread. Each stage is its own process; peak memory is the resident set of"
         " its process tree (Spark's JVM included). The machine is shared: the load average"
         " (1 min, 2 cores) is given with each time.\n",
-        "| stage | events | seconds | events/s | peak MB | load before -> after | notes |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "`work s` is the stage's own work, timed inside its process (without interpreter start-up"
+        " or the Spark session's start, given in the notes); `process s` is the whole process.\n",
+        "| stage | events | work s | events/s | process s | peak MB | load before -> after "
+        "| notes |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for key, label in STAGES:
         for n in sizes:
             row = results[n].get(key)
             if row is None:
                 continue
-            notes = ""
+            if "failed" in row:
+                lines.append(f"| {label} | {n:,} | failed | | | | | {row['failed']} |")
+                continue
+            notes = (
+                f"Spark session {row['open_s']:.0f} s" if "spark" in key and "open_s" in row else ""
+            )
             if key.startswith("epoch"):
                 notes = (
                     f"split {row['split_s']:.1f} s + epoch {row['epoch_s']:.1f} s "
@@ -354,18 +408,18 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
             if key == "ingest/duckdb":
                 notes = f"CSV {results[n]['generate']['file_mb']:,.0f} MB"
             lines.append(
-                f"| {label} | {n:,} | {row['seconds']:,.1f} | {n / row['seconds']:,.0f} | "
-                f"{row['peak_mb']:,.0f} | {row['load_before']:.1f} -> {row['load_after']:.1f} |"
-                f" {notes} |"
+                f"| {label} | {n:,} | {row['work_s']:,.1f} | {n / row['work_s']:,.0f} | "
+                f"{row['seconds']:,.1f} | {row['peak_mb']:,.0f} | "
+                f"{row['load_before']:.1f} -> {row['load_after']:.1f} | {notes} |"
             )
     lines += [
         "",
-        "| stage | sizes fitted | growth exponent b (time ~ events^b) |",
+        "| stage | sizes fitted | growth exponent b (work s ~ events^b) |",
         "|---|---|---:|",
     ]
     for key, label in STAGES:
-        ran = [n for n in sizes if key in results[n]]
-        b = fit_exponent(ran, [results[n][key]["seconds"] for n in ran])
+        ran = [n for n in sizes if key in results[n] and "failed" not in results[n][key]]
+        b = fit_exponent(ran, [results[n][key]["work_s"] for n in ran])
         if b is not None:
             lines.append(f"| {label} | {', '.join(f'{n:,}' for n in ran)} | {b:.3f} |")
     ingest = [
