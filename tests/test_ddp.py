@@ -101,8 +101,9 @@ def test_torchrun_refuses_a_model_that_does_not_train_with_torch(
     done = _torchrun(str(shopseq), "train", *args, cwd=tmp_path)
 
     # Each worker exits 2 with one line (torchrun then prints its own launcher traceback).
+    # torchrun stops the other worker as soon as one fails, so the second line may never come.
     assert done.returncode != 0
-    assert done.stderr.count("error: popularity does not train with torch") == 2
-    assert done.stderr.count("exitcode  : 2") == 2
+    assert 1 <= done.stderr.count("error: popularity does not train with torch") <= 2
+    assert done.stderr.count("exitcode  : 2") >= 1
     assert re.search(r'File "[^"]*shopseq/[^"]*\.py"', done.stderr) is None  # none of ours
     assert not (tmp_path / "run").exists()
