@@ -44,6 +44,22 @@ SASREC = {"n_epochs": 1, "loss": "sampled_ce", "n_negatives": 1024, "hidden_size
 # ---------------------------------------------------------------- stages run in child processes
 
 
+def _cpu_seconds(store: Any = None) -> float:
+    """CPU seconds used so far by this process (all threads) and by its Spark JVM, if any.
+
+    CPU time is what a core-hour buys; on this shared 2-core machine wall time also holds
+    the other engineers' load.
+    """
+    total = time.process_time()
+    session = getattr(store, "spark_session", None)
+    if session is not None:
+        pid = session.sparkContext._gateway.proc.pid
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _write_log(path: Path, n_events: int) -> dict[str, Any]:
     import pyarrow.compute as pc
 
@@ -79,20 +95,24 @@ def _ingest(args: argparse.Namespace) -> dict[str, Any]:
 
     store_path = Path(args.store)
     with open_store(store_path, threads=args.threads, memory_limit=args.memory_limit) as store:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         report = ingest_files(
             [Path(args.file)], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
         )
-        return {"work_s": time.perf_counter() - started, "rows": report.rows_read}
+        return {
+            "work_s": time.perf_counter() - started,
+            "cpu_s": _cpu_seconds() - cpu,
+            "rows": report.rows_read,
+        }
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.store import open_store
 
     with open_store(Path(args.store), read_only=True, threads=args.threads) as store:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_seconds()
         store.export_parquet("events", Path(args.spark_output))
-        return {"work_s": time.perf_counter() - started}
+        return {"work_s": time.perf_counter() - started, "cpu_s": _cpu_seconds() - cpu}
 
 
 def _prepare(args: argparse.Namespace) -> dict[str, Any]:
@@ -103,10 +123,11 @@ def _prepare(args: argparse.Namespace) -> dict[str, Any]:
     with open_engine_store(
         _engine(args), Path(args.store), threads=args.threads, memory_limit=args.memory_limit
     ) as store:
-        opened = time.perf_counter()
+        opened, cpu = time.perf_counter(), _cpu_seconds(store)
         report = prepare_events(store, PrepareConfig())
         return {
             "work_s": time.perf_counter() - opened,
+            "cpu_s": _cpu_seconds(store) - cpu,
             "open_s": opened - started,
             "rows": report.rows_out,
             "sessions": report.sessions,
@@ -121,21 +142,30 @@ def _features(args: argparse.Namespace) -> dict[str, Any]:
 
     started = time.perf_counter()
     with open_engine_store(_engine(args), Path(args.store), threads=args.threads) as store:
-        opened = time.perf_counter()
+        opened, cpu = time.perf_counter(), _cpu_seconds(store)
         events = store.table(PREPARED_TABLE)
         as_of = events.ts.max().execute()
         table = store.materialize("user_features", user_features(events, as_of))
         rows = int(table.count().execute())
-        return {"work_s": time.perf_counter() - opened, "open_s": opened - started, "rows": rows}
+        return {
+            "work_s": time.perf_counter() - opened,
+            "cpu_s": _cpu_seconds(store) - cpu,
+            "open_s": opened - started,
+            "rows": rows,
+        }
 
 
 def _split(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.runs.nextitem import load_split
     from shopseq.sequences.protocols import SplitConfig
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     split = load_split(Path(args.store), SplitConfig(), args.threads)
-    return {"work_s": time.perf_counter() - started, "train_events": split.report.n_train_events}
+    return {
+        "work_s": time.perf_counter() - started,
+        "cpu_s": _cpu_seconds() - cpu,
+        "train_events": split.report.n_train_events,
+    }
 
 
 def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,7 +173,7 @@ def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.runtime import TorchRuntime
     from shopseq.sequences.protocols import SplitConfig
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     split = load_split(Path(args.store), SplitConfig(), args.threads)
     split_s = time.perf_counter() - started
     config = model_config("sasrec", SASREC, n_epochs=1, seed=0)
@@ -152,6 +182,7 @@ def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
     )
     return {
         "work_s": split_s + fitted.info["seconds_per_epoch"],
+        "cpu_s": _cpu_seconds() - cpu,
         "split_s": split_s,
         "epoch_s": fitted.info["seconds_per_epoch"],
         "windows_per_s": fitted.info["sequences_per_s"],
@@ -195,26 +226,32 @@ def child(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- measuring from the parent
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and every descendant (kB), read from /proc."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> dict[int, tuple[int, float]]:
+    """``pid -> (resident kB, CPU seconds)`` for ``root`` and its descendants, from /proc."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    stats: dict[int, tuple[int, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            parents[int(entry.name)] = int(fields[1])
-            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            cpu = sum(int(x) for x in fields[11:15]) / _TICK  # utime stime cutime cstime
+            stats[pid] = (int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024, cpu)
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [root]
+    out, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        if pid in stats:
+            out[pid] = stats[pid]
         todo += [c for c, p in parents.items() if p == pid]
-    return total
+    return out
 
 
 def _stopped(pid: int) -> bool:
@@ -247,13 +284,14 @@ def measure(cmd: list[str], label: str) -> dict[str, Any]:
             elif _stopped(proc.pid):
                 paused[0] += now - last
             last = now
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            peak[0] = max(peak[0], sum(rss for rss, _ in _tree(proc.pid).values()))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     stdout, stderr = proc.communicate()
     done.set()
     sampler.join()
+
     seconds = time.perf_counter() - started - paused[0]
     if proc.returncode != 0:
         print(f"  {label} FAILED ({proc.returncode}):\n{stderr[-3000:]}", flush=True)
@@ -384,10 +422,12 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
         " its process tree (Spark's JVM included). The machine is shared: the load average"
         " (1 min, 2 cores) is given with each time.\n",
         "`work s` is the stage's own work, timed inside its process (without interpreter start-up"
-        " or the Spark session's start, given in the notes); `process s` is the whole process.\n",
-        "| stage | events | work s | events/s | process s | peak MB | load before -> after "
-        "| notes |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
+        " or the Spark session's start, given in the notes); `CPU s` is the CPU time of that work"
+        " (all threads, plus Spark's JVM): what a core-hour buys, and far less sensitive than wall"
+        " time to the other engineers' load; `process s` is the whole process.\n",
+        "| stage | events | work s | events/s | CPU s | events per CPU-s | process s | peak MB "
+        "| load before -> after | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for key, label in STAGES:
         for n in sizes:
@@ -395,7 +435,7 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
             if row is None:
                 continue
             if "failed" in row:
-                lines.append(f"| {label} | {n:,} | failed | | | | | {row['failed']} |")
+                lines.append(f"| {label} | {n:,} | failed | | | | | | | {row['failed']} |")
                 continue
             notes = (
                 f"Spark session {row['open_s']:.0f} s" if "spark" in key and "open_s" in row else ""
@@ -409,28 +449,30 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
                 notes = f"CSV {results[n]['generate']['file_mb']:,.0f} MB"
             lines.append(
                 f"| {label} | {n:,} | {row['work_s']:,.1f} | {n / row['work_s']:,.0f} | "
+                f"{row['cpu_s']:,.1f} | {n / row['cpu_s']:,.0f} | "
                 f"{row['seconds']:,.1f} | {row['peak_mb']:,.0f} | "
                 f"{row['load_before']:.1f} -> {row['load_after']:.1f} | {notes} |"
             )
-    lines += [
-        "",
-        "| stage | sizes fitted | growth exponent b (work s ~ events^b) |",
-        "|---|---|---:|",
-    ]
+    lines += ["", "| stage | sizes fitted | b on work s | b on CPU s |", "|---|---|---:|---:|"]
     for key, label in STAGES:
-        ran = [n for n in sizes if key in results[n] and "failed" not in results[n][key]]
+        ran = [n for n in sizes if "work_s" in results[n].get(key, {})]
         b = fit_exponent(ran, [results[n][key]["work_s"] for n in ran])
-        if b is not None:
-            lines.append(f"| {label} | {', '.join(f'{n:,}' for n in ran)} | {b:.3f} |")
-    ingest = [
-        results[n]["ingest/duckdb"]["peak_mb"] for n in sizes if "ingest/duckdb" in results[n]
-    ]
+        b_cpu = fit_exponent(ran, [results[n][key]["cpu_s"] for n in ran])
+        if b is not None and b_cpu is not None:
+            sizes_text = ", ".join(f"{n:,}" for n in ran)
+            lines.append(f"| {label} | {sizes_text} | {b:.3f} | {b_cpu:.3f} |")
+    lines += ["", "b: least-squares slope of log(time) on log(events) over the sizes that ran."]
+    ingested = [n for n in sizes if "work_s" in results[n].get("ingest/duckdb", {})]
+    ingest = [results[n]["ingest/duckdb"]["peak_mb"] for n in ingested]
     if len(ingest) > 1:
         lines += [
             "",
-            f"Ingest peak memory from the smallest to the largest file: "
-            f"{', '.join(f'{m:,.0f}' for m in ingest)} MB "
-            f"(largest / smallest = {ingest[-1] / ingest[0]:.2f}).",
+            "Ingest peak memory (whole process) from the smallest to the largest file: "
+            + ", ".join(
+                f"{m:,.0f} MB ({results[n]['generate']['file_mb']:,.0f} MB CSV)"
+                for n, m in zip(ingested, ingest, strict=True)
+            )
+            + f"; largest / smallest = {ingest[-1] / ingest[0]:.2f}.",
         ]
     disk = ", ".join(
         f"{n:,}: store {results[n]['disk']['store_mb']:,.0f} MB"
