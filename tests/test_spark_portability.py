@@ -277,7 +277,7 @@ def test_the_cli_runs_the_stages_on_spark(
     assert "events out" in capsys.readouterr().out
     assert run(["analyze", *flags, "transitions", "--json"]) == 0
     on_spark = json.loads(capsys.readouterr().out)
-    assert run(["analyze", "--store", str(output), "transitions", "--json"]) == 0  # Parquet, here
+    assert run(["analyze", "transitions", "--store", str(output), "--json"]) == 0  # Parquet, here
     assert json.loads(capsys.readouterr().out) == on_spark
     assert run(["sequences", *flags, "--protocol", "time-cut", "--test-days", "2"]) == 0
     assert (output / "vocab_item").is_dir()  # the vocabularies landed as Parquet too
