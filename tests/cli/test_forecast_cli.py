@@ -92,3 +92,93 @@ def test_forecast_strategy_select_is_honoured(
     # select: one model per series; ensemble: the mean of the 3 best ('+'-joined).
     assert all("+" not in m for m in chosen("select"))
     assert all(m.count("+") == 2 for m in chosen("ensemble"))
+
+
+def _planted_store(root: Path) -> tuple[Path, Path, object]:
+    """A purchase log whose category orders respond to a planted spend history, and the spend."""
+    import numpy as np
+    import pyarrow as pa
+
+    from shopseq.plan.simulate import SimulationConfig, simulate_response
+    from shopseq.schema import EVENT_SCHEMA
+
+    sim = simulate_response(SimulationConfig(seed=0))
+    rng = np.random.default_rng(1)
+    target_of, day_of = [], []
+    for i, target in enumerate(sim.spend.targets):
+        counts = sim.orders[i].astype(int)
+        target_of += [target] * int(counts.sum())
+        day_of += np.repeat(np.arange(len(counts)), counts).tolist()
+    n = len(day_of)
+    ts = (sim.days[np.array(day_of)].astype("datetime64[s]") + np.timedelta64(12, "h")).astype(
+        "datetime64[us]"
+    )
+    price = np.array([sim.curves[t].revenue_per_order for t in target_of])
+    table = pa.table(
+        {
+            "user_id": pa.array([f"u{k}" for k in rng.integers(0, 5000, n)]),
+            "item_id": pa.array(
+                [f"{t}-{k}" for t, k in zip(target_of, rng.integers(0, 20, n), strict=True)]
+            ),
+            "action": pa.array(["purchase"] * n),
+            "ts": pa.array(ts, pa.timestamp("us")),
+            "session_id": pa.array([None] * n, pa.string()),
+            "category_id": pa.array(target_of),
+            "price": pa.array(price, pa.float64()),
+            "quantity": pa.array(np.ones(n, dtype=np.int32), pa.int32()),
+            "query": pa.array([None] * n, pa.string()),
+        },
+        schema=EVENT_SCHEMA,
+    )
+    path = root / "planted.duckdb"
+    with open_store(path, threads=1) as store:
+        store.write_arrow("events", table)
+    spend = root / "spend.csv"
+    lines = ["date,target,spend"]
+    for i, target in enumerate(sim.spend.targets):
+        for day, value in zip(sim.days, sim.spend.spend[i], strict=True):
+            if value > 0:
+                lines.append(f"{day},{target},{value:.2f}")
+    spend.write_text("\n".join(lines) + "\n")
+    return path, spend, sim
+
+
+@pytest.mark.slow
+def test_plan_with_a_spend_history_recovers_the_planted_response(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, spend, sim = _planted_store(tmp_path)
+    args = ["plan", "--budget", "8400", "--horizon", "14", "--top-categories", "3",
+            "--spend-history", str(spend), "--max-day", "800",
+            "--store", str(store), "--out", str(tmp_path), "--threads", "1"]  # fmt: skip
+    assert run(args) == 0
+    out = capsys.readouterr().out
+    assert "Plan (response)" in out and "response curve bags" in out
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["mode"] == "response" and plan["rule"] == "marginal_return"
+    # Recovered from the store's orders and the spend file: each planted value in its interval.
+    for curve in plan["curves"]:
+        truth = sim.curves[curve["target"]]
+        for name in ("beta", "decay", "half", "shape"):
+            lo, hi = curve["intervals"][name]
+            assert lo <= getattr(truth, name) <= hi, (curve["target"], name, lo, hi)
+    assert plan["comparison"]["difference"][0] > 0  # beats the proportional rule
+    per_day: dict[str, float] = {}
+    for row in plan["rows"]:
+        per_day[row["demand_date"]] = per_day.get(row["demand_date"], 0.0) + row["budget"]
+    assert max(per_day.values()) <= 800 + 1e-6
+    assert sum(per_day.values()) == pytest.approx(8400.0, rel=1e-6)
+
+
+def test_plan_flags_are_checked(store_path: Path, tmp_path: Path, capsys) -> None:
+    base = ["plan", "--budget", "100", "--store", str(store_path), "--out", str(tmp_path)]
+    assert run([*base, "--group", "nothing"]) == 2
+    assert "--group: 'nothing'; expected NAME=CATEGORY,CATEGORY" in capsys.readouterr().err
+    assert run([*base, "--max-target", "c01=lots"]) == 2
+    assert "--max-target: 'c01=lots'; expected TARGET=AMOUNT" in capsys.readouterr().err
+    assert run([*base, "--objective", "clicks"]) == 2
+    assert "--objective: Input should be 'revenue' or 'orders'" in capsys.readouterr().err
+    assert run([*base, "--spend-history", str(tmp_path / "none.csv")]) == 2
+    assert "cannot read the spend history" in capsys.readouterr().err
+    assert run([*base, "--closed", "2024-02-30"]) == 2
+    assert "--closed: '2024-02-30' is not a date" in capsys.readouterr().err

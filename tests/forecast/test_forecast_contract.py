@@ -119,7 +119,7 @@ def test_global_models_refuse_horizons_beyond_their_calibration() -> None:
 
 def test_short_history_is_an_input_error_naming_the_need() -> None:
     _, noisy = _truth(2, 40)
-    with pytest.raises(InputError, match=r"needs more than 43 periods"):
+    with pytest.raises(InputError, match=r"needs at least 63 periods .*; got 40"):
         LightGBMForecaster().fit(_panel(noisy))
 
 

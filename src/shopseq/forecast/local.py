@@ -230,6 +230,10 @@ class StatsModel:
                     model.fit(row, X=x)
             except _FIT_ERRORS:
                 model = None
+            # AutoCES can return from fit without a model when every candidate fails (seen on
+            # a year of daily orders): that is a failed fit too, not a crash at predict time.
+            if model is not None and getattr(model, "model_", None) is None:
+                model = None
             models.append(model)
         self.models_ = models
         self.history_: Panel | None = None

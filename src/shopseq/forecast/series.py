@@ -38,7 +38,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shopseq.errors import InputError
-from shopseq.forecast.calendar import Closures, interpolate_closed, learn_closures
+from shopseq.forecast.calendar import Closures, learn_closures
+from shopseq.forecast.panel import OTHER, TOTAL, Freq, Panel, season_length, summing_matrix
 from shopseq.schema import ACTION, CATEGORY_ID, PRICE, QUANTITY, TS, USER_ID, Action
 
 if TYPE_CHECKING:
@@ -59,10 +60,6 @@ __all__ = [
     "summing_matrix",
 ]
 
-#: Id of the top of the hierarchy and of the pooled small categories.
-TOTAL = "total"
-OTHER = "other"
-
 
 class Metric(StrEnum):
     """What a series counts per period."""
@@ -78,13 +75,6 @@ class Metric(StrEnum):
     def additive(self) -> bool:
         """Whether category series add up to the total (distinct counts and ratios do not)."""
         return self not in (Metric.USERS, Metric.CONVERSION)
-
-
-class Freq(StrEnum):
-    """Period length."""
-
-    DAY = "D"
-    HOUR = "h"
 
 
 def check_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
@@ -112,18 +102,6 @@ def check_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...
                 )
             seen[member] = name
     return groups
-
-
-def season_length(freq: Freq) -> int:
-    """The main seasonal period: a week of days, a day of hours.
-
-    Args:
-        freq: Period length.
-
-    Returns:
-        Periods per season.
-    """
-    return 7 if freq is Freq.DAY else 24
 
 
 class SeriesConfig(BaseModel):
@@ -216,214 +194,6 @@ class SeriesReport:
 
 
 @dataclass(frozen=True, slots=True)
-class Panel:
-    """Equal-length series on one dense period grid (a 2-D array; long frames at the edges).
-
-    Every series built from one store shares the grid, so a ``(n_series, n_periods)`` array is the
-    natural layout: vectorised baselines, one global model's windows and per-fold slicing are all
-    plain indexing (statsforecast's ``GroupedArray`` handles ragged series we never have).
-
-    Attributes:
-        ids: Series ids (``total``, ``total/<category>``).
-        ds: ``(n_periods,)`` period starts, ``datetime64[us]``.
-        y: ``(n_series, n_periods)`` float64 values, NaN at gaps.
-        gap: ``(n_series, n_periods)`` True where the value is missing (a gap), not zero.
-        freq: Period length.
-        closures: When the shop is closed (applies to the history and to forecasts).
-    """
-
-    ids: tuple[str, ...]
-    ds: np.ndarray
-    y: np.ndarray
-    gap: np.ndarray
-    freq: Freq
-    closures: Closures = field(default_factory=Closures)
-
-    def __post_init__(self) -> None:
-        n, t = len(self.ids), len(self.ds)
-        if self.y.shape != (n, t) or self.gap.shape != (n, t):
-            raise InputError(
-                f"panel arrays disagree: {n} ids x {t} periods, y {self.y.shape}, "
-                f"gap {self.gap.shape}"
-            )
-
-    @property
-    def n_series(self) -> int:
-        """Number of series."""
-        return len(self.ids)
-
-    @property
-    def n_periods(self) -> int:
-        """Number of periods."""
-        return len(self.ds)
-
-    @property
-    def season_length(self) -> int:
-        """Periods per season (7 for days, 24 for hours)."""
-        return season_length(self.freq)
-
-    @property
-    def step(self) -> np.timedelta64:
-        """Length of one period."""
-        return np.timedelta64(1, "D") if self.freq is Freq.DAY else np.timedelta64(1, "h")
-
-    @property
-    def closed(self) -> np.ndarray:
-        """``(n_periods,)`` True where the shop was closed."""
-        return self.closures.mask(self.ds, hourly=self.freq is Freq.HOUR)
-
-    def future_closed(self, horizon: int) -> np.ndarray:
-        """Which of the next ``horizon`` periods the shop will be closed.
-
-        Args:
-            horizon: Periods ahead.
-
-        Returns:
-            ``(horizon,)`` bool.
-        """
-        return self.closures.mask(self.future_ds(horizon), hourly=self.freq is Freq.HOUR)
-
-    def future_ds(self, horizon: int) -> np.ndarray:
-        """Period starts of the ``horizon`` periods after the panel.
-
-        Args:
-            horizon: Periods ahead.
-
-        Returns:
-            ``(horizon,)`` datetime64[us].
-        """
-        future = self.ds[-1] + self.step * np.arange(1, horizon + 1)
-        return np.asarray(future, dtype="datetime64[us]")
-
-    def head(self, n_periods: int) -> Panel:
-        """The first ``n_periods`` periods (what a model may see at a backtest cut-off).
-
-        Args:
-            n_periods: Periods kept.
-
-        Returns:
-            A panel that ends before period ``n_periods``.
-        """
-        return Panel(
-            self.ids,
-            self.ds[:n_periods],
-            self.y[:, :n_periods],
-            self.gap[:, :n_periods],
-            self.freq,
-            self.closures,
-        )
-
-    def rows(self, index: np.ndarray | list[int]) -> Panel:
-        """The series at ``index``.
-
-        Args:
-            index: Row positions.
-
-        Returns:
-            A panel of those series.
-        """
-        idx = np.asarray(index, dtype=np.int64)
-        return Panel(
-            tuple(self.ids[i] for i in idx),
-            self.ds,
-            self.y[idx],
-            self.gap[idx],
-            self.freq,
-            self.closures,
-        )
-
-    def filled(self) -> np.ndarray:
-        """Values with gaps imputed, for models that cannot take NaN.
-
-        Closed periods are first interpolated between the nearest open values. A gap then
-        takes the value one season earlier (itself filled first), else the previous value;
-        leading gaps take the first observed value; a series with no value at all is 0.
-
-        Returns:
-            ``(n_series, n_periods)`` float64 without NaN.
-        """
-        y = interpolate_closed(self.y, self.closed)
-        m = self.season_length
-        for t in np.flatnonzero(np.isnan(y).any(axis=0)):
-            if t >= m:
-                rows = np.isnan(y[:, t])
-                y[rows, t] = y[rows, t - m]
-            if t >= 1:
-                rows = np.isnan(y[:, t])
-                y[rows, t] = y[rows, t - 1]
-        for i in np.flatnonzero(np.isnan(y).any(axis=1)):
-            seen = ~np.isnan(y[i])
-            y[i, ~seen] = y[i, np.argmax(seen)] if seen.any() else 0.0
-        return y
-
-    def to_long(self) -> pl.DataFrame:
-        """The Nixtla-style long frame.
-
-        Returns:
-            Columns ``unique_id``, ``ds``, ``y`` (NaN at gaps), ``gap``.
-        """
-        import polars as pl  # the forecast extra; only the frame outputs need it
-
-        n, t = self.y.shape
-        return pl.DataFrame(
-            {
-                "unique_id": np.repeat(np.asarray(self.ids, dtype=object), t).tolist(),
-                "ds": np.tile(self.ds, n),
-                "y": self.y.reshape(-1),
-                "gap": self.gap.reshape(-1),
-            }
-        )
-
-    @classmethod
-    def from_long(cls, frame: pl.DataFrame, freq: Freq, closures: Closures | None = None) -> Panel:
-        """Build a panel from a long frame on a complete, shared grid.
-
-        Args:
-            frame: Columns ``unique_id``, ``ds``, ``y`` and optionally ``gap``.
-            freq: Period length.
-            closures: When the shop is closed (``None``: never).
-
-        Returns:
-            The panel (ids in order of first appearance).
-
-        Raises:
-            InputError: If columns are missing or series do not share one dense grid.
-        """
-        missing = {"unique_id", "ds", "y"} - set(frame.columns)
-        if missing:
-            raise InputError(
-                f"series frame: missing columns {sorted(missing)}; found {frame.columns}"
-            )
-        ids = tuple(frame["unique_id"].unique(maintain_order=True).to_list())
-        rank = {sid: i for i, sid in enumerate(ids)}
-        order = np.lexsort(
-            (
-                frame["ds"].to_numpy().astype("datetime64[us]"),
-                np.array([rank[s] for s in frame["unique_id"].to_list()]),
-            )
-        )
-        frame = frame[order.tolist()]
-        ds = np.unique(frame["ds"].to_numpy().astype("datetime64[us]"))
-        n, t = len(ids), len(ds)
-        if frame.height != n * t:
-            raise InputError(
-                f"series frame: {frame.height} rows for {n} series x {t} periods; every series "
-                "needs a row for every period (fill zeros or flag gaps first)"
-            )
-        y = frame["y"].to_numpy().astype(np.float64).reshape(n, t)
-        gap = (
-            frame["gap"].to_numpy().astype(bool).reshape(n, t)
-            if "gap" in frame.columns
-            else np.isnan(y)
-        )
-        panel = cls(ids, ds, y, gap | np.isnan(y), freq, closures or Closures())
-        step = panel.step
-        if t > 1 and not np.all(np.diff(ds) == step):
-            raise InputError(f"series frame: periods are not evenly spaced by one '{freq}'")
-        return panel
-
-
-@dataclass(frozen=True, slots=True)
 class SeriesSet:
     """Series built from a store.
 
@@ -442,31 +212,6 @@ class SeriesSet:
         return self.panel.to_long()
 
 
-def summing_matrix(ids: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """The summing matrix of a total -> category hierarchy.
-
-    Args:
-        ids: Series ids: ``total`` and ``total/<category>`` ids.
-
-    Returns:
-        ``S`` of shape ``(n_series, n_bottom)`` (row ``i`` says which bottom series add up to
-        series ``i``) and the positions of the bottom series in ``ids``.
-
-    Raises:
-        InputError: If ``total`` or any category is missing.
-    """
-    bottom = np.array([i for i, s in enumerate(ids) if s.startswith(TOTAL + "/")], dtype=np.int64)
-    if TOTAL not in ids or bottom.size == 0:
-        raise InputError(
-            f"a hierarchy needs '{TOTAL}' and at least one '{TOTAL}/<category>' series; "
-            f"got {list(ids)[:5]}"
-        )
-    s = np.zeros((len(ids), bottom.size))
-    s[ids.index(TOTAL), :] = 1.0
-    s[bottom, np.arange(bottom.size)] = 1.0
-    return s, bottom
-
-
 _ACTION_OF_METRIC: dict[Metric, Action | None] = {
     Metric.VIEWS: Action.VIEW,
     Metric.CARTS: Action.CART,
@@ -477,7 +222,9 @@ _ACTION_OF_METRIC: dict[Metric, Action | None] = {
 }
 
 
-def _aggregate(events: ir.Table, bucket: ir.Value, label: ir.Value | None) -> ir.Table:
+def _aggregate(
+    events: ir.Table, bucket: ir.Value, label: ir.Value | None, metric: Metric
+) -> ir.Table:
     is_view = (events[ACTION] == Action.VIEW.value).cast("int64")
     is_cart = (events[ACTION] == Action.CART.value).cast("int64")
     is_buy = events[ACTION] == Action.PURCHASE.value
@@ -486,6 +233,13 @@ def _aggregate(events: ir.Table, bucket: ir.Value, label: ir.Value | None) -> ir
     keys: dict[str, Any] = {"period": bucket}
     if label is not None:
         keys["label"] = label
+    action = _ACTION_OF_METRIC[metric]
+    # Unit prices of the events the metric counts (all events for distinct users).
+    priced = (
+        events[PRICE]
+        if action is None
+        else ibis.ifelse(events[ACTION] == action.value, events[PRICE], ibis.null("float64"))
+    )
     return events.group_by(**keys).aggregate(
         views=is_view.sum(),
         carts=is_cart.sum(),
@@ -493,6 +247,7 @@ def _aggregate(events: ir.Table, bucket: ir.Value, label: ir.Value | None) -> ir
         users=events[USER_ID].nunique(),
         revenue=revenue.sum(),
         events=events.count(),
+        price=priced.mean(),
     )
 
 
@@ -524,7 +279,7 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
         events = events.filter(events[TS] < config.end)
     unit = "D" if config.freq is Freq.DAY else "h"
     bucket = events[TS].truncate(unit)
-    totals = _fetch(_aggregate(events, bucket, None))
+    totals = _fetch(_aggregate(events, bucket, None, config.metric))
     if len(totals["period"]) == 0:
         raise InputError("no events in the requested range: nothing to build series from")
     step = np.timedelta64(1, "D") if config.freq is Freq.DAY else np.timedelta64(1, "h")
@@ -554,9 +309,16 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
     closed = closures.mask(grid, hourly=hourly)
     gap_t, quiet = _store_gaps(store_events, grid, config, closed)
 
+    def place_price(rows: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.full(len(grid), np.nan)
+        idx = np.array([position[int(p)] for p in rows["period"].astype(np.int64)], dtype=int)
+        out[idx] = rows["price"]
+        return out
+
     ids: list[str] = [TOTAL]
     value, undefined = _period_value(totals, config.metric)
     y_rows = [place(totals, value)]
+    price_rows = [place_price(totals)]
     undef_rows = [place(totals, undefined.astype(np.float64)) > 0]
     categories: tuple[str, ...] = ()
     other_share = 0.0
@@ -565,7 +327,9 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
         categories, other_share = _top_categories(events, label, config)
         known_label = label.isin(list(categories))
         label = ibis.ifelse(known_label, label, OTHER)
-        per_label = _fetch(_aggregate(events, bucket, label).order_by(["label", "period"]))
+        per_label = _fetch(
+            _aggregate(events, bucket, label, config.metric).order_by(["label", "period"])
+        )
         labels = [*categories, *([OTHER] if other_share > 0 or config.categories else [])]
         for name in labels:
             mask = per_label["label"] == name
@@ -573,6 +337,7 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
             value, undefined = _period_value(rows, config.metric)
             ids.append(f"{TOTAL}/{name}")
             y_rows.append(place(rows, np.nan_to_num(value)))
+            price_rows.append(place_price(rows))
             # A period where this category had no row at all has no views either.
             seen = place(rows, np.ones(len(rows["period"]))) > 0
             undef = place(rows, undefined.astype(np.float64)) > 0
@@ -584,7 +349,9 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
     undefined_rows = np.vstack(undef_rows) & ~closed[None, :]
     gap = undefined_rows | gap_t[None, :]
     y[gap] = np.nan
-    panel = Panel(tuple(ids), grid, y, gap, config.freq, closures)
+    price = np.vstack(price_rows)
+    has_price = bool(np.isfinite(price).any())
+    panel = Panel(tuple(ids), grid, y, gap, config.freq, closures, price if has_price else None)
     report = SeriesReport(
         metric=config.metric,
         freq=config.freq,
@@ -667,6 +434,8 @@ def _fetch(expr: ir.Table) -> dict[str, np.ndarray]:
             out[name] = column.to_numpy().astype("datetime64[us]")
         elif name == "label":
             out[name] = np.asarray(column.to_pylist(), dtype=object)
+        elif name == "price":  # missing stays missing: no priced event in the period
+            out[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
         else:
             out[name] = np.nan_to_num(column.to_numpy(zero_copy_only=False).astype(np.float64))
     return out

@@ -6,8 +6,9 @@ and funded targets --, minimum and maximum per target, per day):
 * :func:`allocate_by_marginal_return` -- with response curves: the budget goes, in small
   increments, to the target-day where the next increment buys the most extra value, until the
   budget is spent. Where the curves are concave this is the optimum (returns equalise across
-  targets); the increments also handle S-shaped curves, where a gradient method started at zero
-  sees no return at all.
+  targets). An S-shaped curve's first increment buys almost nothing, so increments never start
+  funding it: :func:`maximise_uplift` then climbs (SciPy SLSQP, exact gradients) from that and
+  other starts and keeps the best, which equalises marginal returns among the funded targets.
 * :func:`allocate_proportional` -- without curves: shares proportional to given weights
   (expected revenue), moved as little as possible (least squares, SciPy SLSQP) to meet the
   limits.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +31,7 @@ __all__ = [
     "allocate_proportional",
     "check_limits",
     "marginal_returns",
+    "maximise_uplift",
     "most_spendable",
     "plan_adstock",
 ]
@@ -218,6 +221,62 @@ def marginal_returns(
     return out
 
 
+class _Cells:
+    """The fundable cells as one vector, and the limits as linear constraints on it."""
+
+    def __init__(self, limits: Limits, budget: float) -> None:
+        n, h = limits.fundable.shape
+        self.shape = (n, h)
+        self.cells = np.flatnonzero(limits.fundable.reshape(-1))
+        by_target = np.zeros((n, self.cells.size))
+        by_day = np.zeros((h, self.cells.size))
+        by_target[self.cells // h, np.arange(self.cells.size)] = 1.0
+        by_day[self.cells % h, np.arange(self.cells.size)] = 1.0
+        rows, bounds = [], []  # A_ub @ v <= b_ub
+        for c in range(n):
+            if np.isfinite(limits.target_max[c]):
+                rows.append(by_target[c])
+                bounds.append(limits.target_max[c])
+            if limits.target_min[c] > 0:
+                rows.append(-by_target[c])
+                bounds.append(-limits.target_min[c])
+        for j in range(h):
+            if np.isfinite(limits.day_max[j]):
+                rows.append(by_day[j])
+                bounds.append(limits.day_max[j])
+            if limits.day_min[j] > 0:
+                rows.append(-by_day[j])
+                bounds.append(-limits.day_min[j])
+        self.a_ub = np.vstack(rows) if rows else np.zeros((0, self.cells.size))
+        self.b_ub = np.array(bounds)
+        self.total = most_spendable(limits, budget)
+
+    def full(self, v: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.shape[0] * self.shape[1])
+        out[self.cells] = v
+        return out.reshape(self.shape)
+
+    def constraints(self) -> list[dict[str, Any]]:
+        """SLSQP constraints: spend the spendable total, within every limit."""
+        ones = np.ones((1, self.cells.size))
+        out: list[dict[str, Any]] = [
+            {
+                "type": "eq",
+                "fun": lambda v: np.array([self.total - v.sum()]),
+                "jac": lambda v: -ones,
+            }
+        ]
+        if len(self.b_ub):
+            out.append(
+                {
+                    "type": "ineq",
+                    "fun": lambda v: self.b_ub - self.a_ub @ v,
+                    "jac": lambda v: -self.a_ub,
+                }
+            )
+        return out
+
+
 def allocate_proportional(weights: np.ndarray, budget: float, limits: Limits) -> np.ndarray:
     """Shares proportional to ``weights`` on the fundable cells, moved least to meet the limits.
 
@@ -239,47 +298,84 @@ def allocate_proportional(weights: np.ndarray, budget: float, limits: Limits) ->
         return wanted
     from scipy.optimize import minimize  # a least-squares projection onto the limits
 
-    cells = np.flatnonzero(limits.fundable.reshape(-1))
-    n, h = w.shape
-
-    def full(v: np.ndarray) -> np.ndarray:
-        out = np.zeros(n * h)
-        out[cells] = v
-        return out.reshape(n, h)
-
     # Spend as much of the budget as the limits allow (a linear program), then stay as close to
     # proportional as possible at that total.
-    spend = most_spendable(limits, budget)
-    cons = [{"type": "eq", "fun": lambda v: spend - v.sum()}]
-    for c in range(n):
-        if limits.target_min[c] > 0:
-            cons.append(
-                {"type": "ineq", "fun": lambda v, c=c: full(v)[c].sum() - limits.target_min[c]}
-            )
-        if np.isfinite(limits.target_max[c]):
-            cons.append(
-                {"type": "ineq", "fun": lambda v, c=c: limits.target_max[c] - full(v)[c].sum()}
-            )
-    for j in range(h):
-        if limits.day_min[j] > 0:
-            cons.append(
-                {"type": "ineq", "fun": lambda v, j=j: full(v)[:, j].sum() - limits.day_min[j]}
-            )
-        if np.isfinite(limits.day_max[j]):
-            cons.append(
-                {"type": "ineq", "fun": lambda v, j=j: limits.day_max[j] - full(v)[:, j].sum()}
-            )
-    target = wanted.reshape(-1)[cells] * spend / budget
+    cells = _Cells(limits, budget)
+    target = wanted.reshape(-1)[cells.cells] * cells.total / budget
     result = minimize(
         lambda v: float(np.sum((v - target) ** 2)),
         np.clip(target, 0, None),
         jac=lambda v: 2 * (v - target),
-        bounds=[(0.0, None)] * len(cells),
-        constraints=cons,
+        bounds=[(0.0, None)] * cells.cells.size,
+        constraints=cells.constraints(),
         method="SLSQP",
         options={"maxiter": 500, "ftol": 1e-10},
     )
-    return full(np.maximum(result.x, 0.0))
+    return cells.full(np.maximum(result.x, 0.0))
+
+
+def maximise_uplift(
+    curves: Sequence[ResponseCurve],
+    value_per_order: np.ndarray,
+    budget: float,
+    limits: Limits,
+    starts: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Polish allocations to the most value the curves promise (SciPy SLSQP, several starts).
+
+    The objective is smooth but not concave (S-shaped curves): each start climbs to a local
+    optimum and the best one is kept. A greedy allocation by increments misses S-shaped targets
+    altogether (their first increment buys almost nothing), so it is one start among others.
+
+    Args:
+        curves: One curve per target.
+        value_per_order: ``(n_targets,)`` value per extra order.
+        budget: The budget.
+        limits: Fundable cells and limits.
+        starts: Allocations to start from (``(n_targets, horizon)`` each).
+
+    Returns:
+        The best allocation found (never worse than the best start).
+    """
+    from scipy.optimize import minimize
+
+    cells = _Cells(limits, budget)
+    n, h = limits.fundable.shape
+    kernels = [steady_kernel(c.decay, h) for c in curves]
+
+    def value(x: np.ndarray) -> float:
+        return float(sum(value_per_order[c] * curves[c].uplift(x[c]).sum() for c in range(n)))
+
+    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
+        x = cells.full(np.maximum(v, 0.0))
+        total, grad = 0.0, np.zeros((n, h))
+        for c, curve in enumerate(curves):
+            a = np.maximum(kernels[c] @ x[c], 1e-9)  # (h,)
+            r = (a / curve.half) ** curve.shape
+            total += value_per_order[c] * curve.beta * float(np.sum(r / (1 + r)))
+            slope = curve.shape * r / (a * (1 + r) ** 2)  # d hill / d a
+            grad[c] = value_per_order[c] * curve.beta * (kernels[c].T @ slope)
+        return -total, -grad.reshape(-1)[cells.cells]
+
+    best = max(starts, key=value)
+    best_value = value(best)
+    for start in starts:
+        found = minimize(
+            objective,
+            np.maximum(start.reshape(-1)[cells.cells], 0.0),
+            jac=True,
+            bounds=[(0.0, None)] * cells.cells.size,
+            constraints=cells.constraints(),
+            method="SLSQP",
+            options={"maxiter": 300, "ftol": 1e-9},
+        )
+        x = cells.full(np.maximum(found.x, 0.0))
+        feasible = abs(x.sum() - cells.total) <= 1e-6 * max(budget, 1.0) and (
+            not len(cells.b_ub) or np.all(cells.a_ub @ found.x <= cells.b_ub + 1e-6)
+        )
+        if feasible and value(x) > best_value:
+            best, best_value = x, value(x)
+    return best
 
 
 def most_spendable(limits: Limits, budget: float) -> float:

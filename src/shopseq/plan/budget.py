@@ -41,6 +41,7 @@ from shopseq.plan.allocate import (
     allocate_proportional,
     check_limits,
     marginal_returns,
+    maximise_uplift,
     plan_adstock,
 )
 from shopseq.plan.response import ResponseCurve, ResponseFitConfig, curve_summary
@@ -621,7 +622,13 @@ def _response_allocation(
         limits.day_max,
     )
     x = np.zeros((n, h))
-    x[have] = allocate_by_marginal_return(fitted, value[have], config.budget, sub)
+    greedy = allocate_by_marginal_return(fitted, value[have], config.budget, sub)
+    even = allocate_proportional(np.ones((len(have), h)), config.budget, sub)
+    # Increments alone never fund an S-shaped curve (its first increment buys almost
+    # nothing): polish from the greedy, the proportional and an even split, keep the best.
+    x[have] = maximise_uplift(
+        fitted, value[have], config.budget, sub, [greedy, proportional[have], even]
+    )
     returns = np.zeros((n, h))
     returns[have] = marginal_returns(fitted, value[have], x[have])
     draws: list[np.ndarray | None] = [None] * n
