@@ -46,13 +46,14 @@ def test_report_is_one_offline_file_with_every_section(report_html: Path):
     text = report_html.read_text()
     assert "<script src=" not in text  # Plotly is inlined: no network needed
     assert "Plotly" in text
-    for anchor in ("profile", "funnel", "paths", "transitions", "retention", "patterns",
+    for anchor in ("profile", "funnel", "paths", "transitions", "states", "retention", "patterns",
                    "rules", "segments", "artifact-0", "artifact-1"):  # fmt: skip
         assert f'<section id="{anchor}">' in text
     n_figures = int(re.search(r'data-figures="(\d+)"', text).group(1))
     assert n_figures == text.count('class="plotly-graph-div"')
-    # profile, funnel x3, sankey, 2 transition heatmaps, retention, segments x2, 2 artifact charts
-    assert n_figures == 12
+    # profile, funnel x3, sankey, 2 transition heatmaps, 2 intent-state heatmaps, retention,
+    # segments x2, 2 artifact charts
+    assert n_figures == 14
     assert "Next-item leaderboard" in text and "sasrec" in text
     assert not list(report_html.parent.glob(".report.html.*"))  # no temp file left behind
 

@@ -16,6 +16,14 @@ from shopseq.errors import ConfigError, InputError
 from shopseq.forecast.series import Freq, Metric
 from shopseq.runs.catalogue import DEFAULT_FORECASTERS, NO_REFIT
 
+from .cluster import (
+    EngineOption,
+    SparkAppOption,
+    SparkConfOption,
+    SparkMasterOption,
+    SparkOutputOption,
+    engine_config,
+)
 from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
@@ -155,8 +163,17 @@ def forecast(
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("shopseq-forecast"),
     store: StoreOption = None,
     threads: ThreadsOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
+    spark_app_name: SparkAppOption = "shopseq",
+    spark_conf: SparkConfOption = None,
+    spark_output: SparkOutputOption = None,
 ) -> None:
-    """Backtest forecasters on series from the store, print a leaderboard, write forecasts."""
+    """Backtest forecasters on series from the store, print a leaderboard, write forecasts.
+
+    With ``--engine spark`` the series are aggregated on Spark; the models run here.
+    """
+    engine_cfg = engine_config(engine, spark_master, spark_app_name, spark_conf, spark_output)
     from shopseq.forecast.backtest import BacktestConfig
     from shopseq.forecast.series import SeriesConfig
     from shopseq.runs.forecast import ForecastJobConfig, run_forecast
@@ -187,5 +204,5 @@ def forecast(
     except ValidationError as err:
         raise ConfigError(flag_errors(err, {"series.metric": "--metric"})) from err
     with console.status("backtesting and forecasting"):
-        run = run_forecast(store or default_store_path(), config, out)
+        run = run_forecast(store or default_store_path(), config, out, engine_cfg)
     show_leaderboard(console, run)

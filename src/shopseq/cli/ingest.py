@@ -140,8 +140,9 @@ def run_ingest(
 
 def ingest(
     files: Annotated[
-        list[Path], typer.Argument(help="CSV (.gz/.zst), Parquet or JSON-lines files.")
-    ],
+        list[Path] | None,
+        typer.Argument(help="CSV (.gz/.zst), Parquet or JSON-lines files.", show_default=False),
+    ] = None,
     layout: Annotated[
         str | None, typer.Option(help="Built-in layout (see --list-layouts).")
     ] = None,
@@ -168,6 +169,10 @@ def ingest(
         datetime | None, typer.Option(help="Latest accepted timestamp (UTC; default: now + 1 day).")
     ] = None,
     list_layouts: Annotated[bool, typer.Option(help="List built-in layouts and exit.")] = False,
+    from_serve: Annotated[
+        Path | None,
+        typer.Option(help="Move the events a service logged (its --log) into the store, once."),
+    ] = None,
     store: StoreOption = None,
     threads: ThreadsOption = None,
     memory_limit: MemoryOption = None,
@@ -181,6 +186,13 @@ def ingest(
             table.add_row(name, value.description)
         console.print(table)
         return
+    if from_serve is not None:
+        from .serve import import_served
+
+        import_served(from_serve, store or default_store_path(), threads)
+        return
+    if not files:
+        raise ConfigError("give the files to ingest (or --from-serve LOG, or --list-layouts)")
     chosen = resolve_layout(
         layout, layout_file, column or [], action or [], delimiter, ts_format, no_header
     )

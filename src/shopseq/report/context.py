@@ -26,6 +26,7 @@ from shopseq.analyze import (
     RuleConfig,
     SegmentConfig,
     SegmentsResult,
+    StatesConfig,
     TransitionConfig,
     segment_users,
 )
@@ -49,6 +50,7 @@ class ReportConfig(BaseModel):
         rules: Association-rule settings.
         segments: Segment settings.
         retention: Retention settings.
+        states: Intent-state (HMM) settings.
         artifact_dirs: Directories searched for other stages' JSON artifacts (docs/report.md).
     """
 
@@ -62,6 +64,7 @@ class ReportConfig(BaseModel):
     rules: RuleConfig = Field(default_factory=RuleConfig)
     segments: SegmentConfig = Field(default_factory=SegmentConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    states: StatesConfig = Field(default_factory=StatesConfig)
     artifact_dirs: tuple[Path, ...] = ()
 
 

@@ -23,6 +23,7 @@ from shopseq.report import analytics, forecasts, leaderboards, plans, plots
 from shopseq.report.artifacts import KNOWN_ARTIFACTS, ArtifactTable, parse_artifact
 from shopseq.report.context import ReportConfig, ReportContext
 from shopseq.report.elements import Page, flatten_records, table
+from shopseq.report.states import states_section
 from shopseq.store import Store
 
 __all__ = ["SECTIONS", "ReportConfig", "ReportSummary", "Section", "build_report", "write_report"]
@@ -80,6 +81,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("funnel", analytics.funnel_section),
     Section("paths", analytics.paths_section),
     Section("transitions", analytics.transitions_section),
+    Section("states", states_section),
     Section("retention", analytics.retention_section),
     Section("patterns", analytics.patterns_section),
     Section("rules", analytics.rules_section),

@@ -12,6 +12,7 @@ from shopseq.analyze import (
     PathsResult,
     RetentionResult,
     SegmentsResult,
+    StatesResult,
     TransitionMatrix,
 )
 from shopseq.prepare.profile import DatasetProfile
@@ -27,6 +28,8 @@ __all__ = [
     "rfm_heatmap",
     "sankey",
     "segments_chart",
+    "state_emissions_heatmap",
+    "state_transitions_heatmap",
 ]
 
 _BLUE, _ORANGE, _GREY = "#2563eb", "#f97316", "#94a3b8"
@@ -218,6 +221,83 @@ def heatmap(matrix: TransitionMatrix, title: str, height: int = 460) -> go.Figur
         height=height,
         xaxis={"title": "next", "type": "category", "side": "bottom"},
         yaxis={"title": "current", "type": "category", "autorange": "reversed"},
+    )
+
+
+def _probability_heatmap(
+    rows: list[str],
+    columns: list[str],
+    z: list[list[float]],
+    counts: list[list[int]],
+    hover: str,
+    title: str,
+    x_title: str,
+) -> go.Figure:
+    text = [[f"{p:.0%}" if p >= 0.005 else "" for p in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=rows,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            customdata=counts,
+            hovertemplate=hover,
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    return layout(
+        fig,
+        title,
+        height=max(300, 70 * len(rows) + 140),
+        xaxis={"title": x_title, "type": "category", "side": "bottom"},
+        yaxis={"title": "state", "type": "category", "autorange": "reversed"},
+    )
+
+
+def state_transitions_heatmap(result: StatesResult) -> go.Figure:
+    """Hidden-state transition probabilities with the start distribution as a first row.
+
+    Args:
+        result: Intent states.
+
+    Returns:
+        A heatmap (rows: from, columns: to; counts from the decoded paths on hover).
+    """
+    m = result.transitions
+    starts = [[round(p * result.n_sessions) for p in result.start]]
+    return _probability_heatmap(
+        ["start", *m.rows],
+        list(m.columns),
+        [list(result.start), *(list(r) for r in m.probabilities)],
+        starts + [list(r) for r in m.counts],
+        "%{y} → %{x}: %{z:.1%} (%{customdata:,} decoded)<extra></extra>",
+        "Intent-state transitions (row → column)",
+        "next state",
+    )
+
+
+def state_emissions_heatmap(result: StatesResult) -> go.Figure:
+    """What each hidden state emits.
+
+    Args:
+        result: Intent states.
+
+    Returns:
+        A heatmap (rows: states, columns: symbols).
+    """
+    m = result.emissions
+    return _probability_heatmap(
+        list(m.rows),
+        list(m.columns),
+        [list(r) for r in m.probabilities],
+        [list(r) for r in m.counts],
+        "%{y} emits %{x}: %{z:.1%} (%{customdata:,} events)<extra></extra>",
+        "What each state emits (row sums to 100 %)",
+        "event",
     )
 
 

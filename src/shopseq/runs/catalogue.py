@@ -104,6 +104,18 @@ def _sknn() -> tuple[Any, type[BaseModel]]:
     return SessionKNN, SessionKNNConfig
 
 
+def _als() -> tuple[Any, type[BaseModel]]:
+    from shopseq.nextitem.mf import ALS, ALSConfig
+
+    return ALS, ALSConfig
+
+
+def _bpr() -> tuple[Any, type[BaseModel]]:
+    from shopseq.nextitem.mf import BPR, BPRConfig
+
+    return BPR, BPRConfig
+
+
 def _gru4rec() -> tuple[Any, type[BaseModel]]:
     from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
 
@@ -122,6 +134,8 @@ NEXT_ITEM_MODELS: dict[str, NextItemSpec] = {
     "markov": NextItemSpec(_markov, baseline=True),
     "itemknn": NextItemSpec(_itemknn, baseline=True),
     "sknn": NextItemSpec(_sknn, baseline=True),
+    "als": NextItemSpec(_als, baseline=False),
+    "bpr": NextItemSpec(_bpr, baseline=False),
     "gru4rec": NextItemSpec(_gru4rec, baseline=False, neural=True),
     "sasrec": NextItemSpec(_sasrec, baseline=False, neural=True),
 }

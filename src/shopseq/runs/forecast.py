@@ -51,6 +51,7 @@ from shopseq.runs.catalogue import (
     ForecasterSettings,
     make_forecasters,
 )
+from shopseq.runs.engine import EngineConfig, open_engine_store
 from shopseq.store import open_store
 
 __all__ = [
@@ -125,7 +126,10 @@ def _prepared(store: Any) -> Any:
 
 
 def run_forecast(
-    store_path: Path, config: ForecastJobConfig, out_dir: Path | None = None
+    store_path: Path,
+    config: ForecastJobConfig,
+    out_dir: Path | None = None,
+    engine: EngineConfig | None = None,
 ) -> ForecastRun:
     """Build series from the store, backtest, select, forecast, reconcile, write.
 
@@ -134,11 +138,15 @@ def run_forecast(
         config: The job.
         out_dir: Where to write ``forecast_leaderboard.json``, ``forecasts.json`` and
             ``forecasts.csv`` (``None``: nowhere).
+        engine: Where the series are aggregated (``None``: the DuckDB store; on Spark only
+            the small series leave the cluster, the models run here).
 
     Returns:
         The run.
     """
-    with open_store(store_path, read_only=True, threads=config.threads) as store:
+    with open_engine_store(
+        engine or EngineConfig(), store_path, read_only=True, threads=config.threads
+    ) as store:
         series = build_series(_prepared(store), config.series)
     reconcile = config.reconcile if config.series.metric.additive else None
     settings = ForecasterSettings(config.backtest.horizon, config.threads, config.event_dates)
