@@ -116,6 +116,11 @@ def forecasts_section(page: Page, ctx: ReportContext) -> None:
             f"Closures: {html.escape(str(data['closures']))} — forecast 0 with no width, "
             "marked ✕ on the charts."
         )
+    if data.get("partial_period"):
+        notes.append(
+            f"The log stops early in {html.escape(str(data['partial_period'])[:16])}: that "
+            "period is left out of the history (it would read as a collapse in demand)."
+        )
     if data.get("gap_periods"):
         notes.append(f"{data['gap_periods']} gap periods (nothing logged) in the history.")
     if data.get("reconciled"):
