@@ -455,7 +455,13 @@ def report(cache: Path) -> str:
     ]
     md += _goals(parts)
     md += ["Figures of each part were produced by (the report was assembled from their cache):", ""]
-    md += [f"- `{key}`: `{cmd}` {when}" for key, (cmd, when) in made.items()] + [""]
+    md += [f"- `{key}`: `{cmd}` {when}" for key, (cmd, when) in made.items()]
+    absent = [p for p in ("real", "plan", "default100", "local1000", "global1000", "default1000")
+              if p not in parts]  # fmt: skip
+    if absent:
+        md.append(f"- not run for this report: {', '.join(absent)} (earlier figures: git history "
+                  "of this file)")  # fmt: skip
+    md.append("")
     real = parts.get("real")
     if real:
         md += ["### Real event logs (../shared/data)", ""]
