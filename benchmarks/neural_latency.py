@@ -1,13 +1,14 @@
 """Recommend latency of SASRec and GRU4Rec over a 100k-item catalogue, as a service meets it.
 
 Each model is fitted for one epoch on random sequences over 100,000 items (the weights do not
-change the cost) in a child process at ``nice 10`` and saved; then a fresh process loads the saved
-model and times ``recommend(history, k=10)`` for one 30-event history (wall p50 / p99 and CPU
-p50 of ``--calls`` calls) and for a batch of 256 histories, on ``--threads`` torch threads. Beside
-it, in the same process, the bare (1, d) x (d, n_items) float32 product that every answer needs
-(the floor of exact scoring) is timed the same way: ``recommend / product`` is how close the
-answer is to that limit. With ``--compare-src DIR`` the same timing runs alternately on another
-source tree (e.g. main's ``src``) over the same saved models, so before/after are side by side.
+change the cost) in a child process at ``nice 10`` and saved; then a fresh process loads the
+saved model and times ``recommend(history, k=10)`` for one history of ``--history`` events
+(wall p50 / p99 and CPU p50 of ``--calls`` calls) and for a batch of 256 histories, on
+``--threads`` torch threads. Beside it, in the same process, the bare (1, d) x (d, n_items)
+float32 product that every exact answer needs is timed the same way: ``recommend / product`` is
+how close the answer is to that floor. With ``--compare-src DIR`` the same timing runs
+alternately on another source tree (e.g. main's ``src``) over the same saved models, so before
+and after are measured side by side.
 
 The machine is shared: load averages are recorded with every row; the CPU time of a call is the
 steadier figure when other processes hold the cores. Examples::
@@ -30,9 +31,7 @@ from pathlib import Path
 import numpy as np
 from markdown_report import machine_line, write_section
 
-ROOT = Path(__file__).resolve().parent.parent
 N_ITEMS = 100_001
-HISTORY = 30
 MODELS = {
     "sasrec": ("SASRec (d=64, 2 blocks, max_len 50)", {"loss": "sampled_ce", "n_epochs": 1}),
     "gru4rec": ("GRU4Rec (100 units)", {"n_epochs": 1}),
@@ -71,7 +70,7 @@ def _times(fn: object, calls: int) -> tuple[np.ndarray, np.ndarray]:
     return 1000 * np.array(wall), 1000 * np.array(cpu)
 
 
-def measure(directory: Path, key: str, threads: int, calls: int) -> dict[str, float]:
+def measure(directory: Path, key: str, threads: int, calls: int, history: int) -> dict[str, float]:
     """Time one saved model in this process; milliseconds."""
     import torch
 
@@ -81,7 +80,7 @@ def measure(directory: Path, key: str, threads: int, calls: int) -> dict[str, fl
     load_before = os.getloadavg()[0]
     model = _model_class(key).load(directory, TorchRuntime(threads=threads))
     rng = np.random.default_rng(1)
-    batch = Sequences.from_lists([rng.integers(1, N_ITEMS, size=HISTORY) for _ in range(256)])
+    batch = Sequences.from_lists([rng.integers(1, N_ITEMS, size=history) for _ in range(256)])
     one = batch.subset(np.array([0]))
     net = model.net_
     table = net.item_emb.weight if key.startswith("sasrec") else net.Wy.weight  # (n, d)
@@ -136,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--history", type=int, default=30, help="events per history")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--compare-src", type=Path, help="also time this source tree (before)")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per tree")
@@ -150,7 +150,7 @@ def main() -> None:
             fit(args.dir, args.key)
             print("{}")
         else:
-            print(json.dumps(measure(args.dir, args.key, args.threads, args.calls)))
+            print(json.dumps(measure(args.dir, args.key, args.threads, args.calls, args.history)))
         return
 
     env_note = ", ".join(
@@ -183,6 +183,8 @@ def main() -> None:
                             str(args.threads),
                             "--calls",
                             str(args.calls),
+                            "--history",
+                            str(args.history),
                         ],
                         src=src,
                     )
@@ -199,8 +201,8 @@ def main() -> None:
         [
             "## Neural recommend latency\n",
             f"{machine_line(args.threads)} Catalogue {N_ITEMS - 1:,} items, one history of "
-            f"{HISTORY} events, `recommend(k=10)`, {args.calls} calls per row, each model loaded "
-            "from its saved directory in a fresh process (fitted beforehand in a `nice 10` "
+            f"{args.history} events, `recommend(k=10)`, {args.calls} calls per row, each model "
+            "loaded from its saved directory in a fresh process (fitted beforehand in a `nice 10` "
             f"child){'; ' + env_note if env_note else ''}. `product` is the bare (1, d) x "
             "(d, n_items) float32 product every exact answer needs (timed interleaved with the "
             "calls); CPU is the process's CPU time per call. Goal: p50 < 5 ms, p99 < 10 ms.\n",

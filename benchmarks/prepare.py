@@ -117,7 +117,7 @@ def phase(args: argparse.Namespace) -> dict[str, float]:
         from shopseq.store import open_store
         from shopseq.synthetic import GeneratorConfig, generate_events, write_events
 
-        config = GeneratorConfig(n_events=args.events, seed=7, duplicate_fraction=0.01)
+        config = GeneratorConfig(n_events=args.events[0], seed=7, duplicate_fraction=0.01)
         csv = Path(args.store).with_suffix(".csv")
         write_events(generate_events(config), csv, config)
         with open_store(Path(args.store), threads=threads) as store:
@@ -195,7 +195,7 @@ def _same_rows(prepared: Path, hand: Path) -> tuple[bool, int, int]:
 def main() -> None:
     """Measure and write the 'prepare' section of docs/BENCHMARKS.md."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--events", type=int, nargs="+", default=[2_000_000, 10_000_000])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, help="DuckDB threads (default: every core)")
     parser.add_argument("--memory-limit", help="DuckDB memory limit (default: DuckDB's)")
@@ -217,12 +217,37 @@ def main() -> None:
         flags += ["--threads", str(args.threads)]
     if args.memory_limit is not None:
         flags += ["--memory-limit", args.memory_limit]
+    sections: list[str] = []
+    for events in args.events:
+        sections += _measure_size(args, events, trees, flags)
+    text = "\n".join(
+        [
+            "## Prepare against hand-written SQL\n",
+            f"{machine_line()} Generated logs (1 % exact duplicates), default `PrepareConfig`; "
+            f"DuckDB threads {args.threads or 'default (every core)'}, memory limit "
+            f"{args.memory_limit or 'default'}. Each cell is one run on a fresh copy of the "
+            "store; the ratio is to the hand-written query of the same round. `fresh process` "
+            "is the command as a user meets it (start-up included); `in process` times the call "
+            "alone. CPU counts every thread of the process.\n",
+            *sections,
+        ]
+    )
+    if args.no_write:
+        print(text)
+    else:
+        print(f"wrote {write_section('prepare', text)}")
+
+
+def _measure_size(
+    args: argparse.Namespace, events: int, trees: list[tuple[str, Path | None]], flags: list[str]
+) -> list[str]:
+    """Set up one generated store and time every variant on it; the markdown lines."""
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="shopseq-prepare-") as tmp:
         work = Path(tmp)
         base, sql = work / "base.duckdb", work / "hand.sql"
         sql.write_text(HAND_SQL)
-        n = int(_child(args, None, phase="setup", events=args.events, store=base)["rows"])
+        n = int(_child(args, None, phase="setup", events=events, store=base)["rows"])
         check = ""
         for round_no in range(1, args.rounds + 1):
             results: list[tuple[str, float, float, float, float, str]] = []
@@ -261,26 +286,15 @@ def main() -> None:
                 )
                 rows.append(row)
                 print(row, flush=True)
-    text = "\n".join(
-        [
-            "## Prepare against hand-written SQL\n",
-            f"{machine_line()} {n:,} ingested events (generated, 1 % exact duplicates), default "
-            f"`PrepareConfig`; DuckDB threads {args.threads or 'default (every core)'}, memory "
-            f"limit {args.memory_limit or 'default'}. Each cell is one run on a fresh copy of the "
-            "store; the ratio is to the hand-written query of the same round. `fresh process` "
-            "is the command as a user meets it (start-up included); `in process` times the call "
-            "alone. CPU counts every thread.\n",
-            check,
-            "| round | what | fresh process s | CPU s | ratio | in process s | CPU s | ratio "
-            "| load 1-min |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---|",
-            *rows,
-        ]
-    )
-    if args.no_write:
-        print(text)
-    else:
-        print(f"wrote {write_section('prepare', text)}")
+    return [
+        f"### {n:,} ingested events\n",
+        check,
+        "| round | what | fresh process s | CPU s | ratio | in process s | CPU s | ratio "
+        "| load 1-min |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+    ]
 
 
 if __name__ == "__main__":

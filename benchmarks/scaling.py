@@ -34,7 +34,6 @@ from typing import Any
 from markdown_report import machine_line, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOPSEQ = str(Path(sys.executable).with_name("shopseq"))
 SHARD = 10_000_000
 DAYS = 120
 
@@ -43,6 +42,22 @@ SASREC = {"n_epochs": 1, "loss": "sampled_ce", "n_negatives": 1024, "hidden_size
 
 
 # ---------------------------------------------------------------- stages run in child processes
+
+
+def _cpu_seconds(store: Any = None) -> float:
+    """CPU seconds used so far by this process (all threads) and by its Spark JVM, if any.
+
+    CPU time is what a core-hour buys; on this shared 2-core machine wall time also holds
+    the other engineers' load.
+    """
+    total = time.process_time()
+    session = getattr(store, "spark_session", None)
+    if session is not None:
+        pid = session.sparkContext._gateway.proc.pid
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _write_log(path: Path, n_events: int) -> dict[str, Any]:
@@ -74,17 +89,83 @@ def _write_log(path: Path, n_events: int) -> dict[str, Any]:
     return {"rows": rows, "bytes": path.stat().st_size}
 
 
+def _ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.store import open_store
+
+    store_path = Path(args.store)
+    with open_store(store_path, threads=args.threads, memory_limit=args.memory_limit) as store:
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        report = ingest_files(
+            [Path(args.file)], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
+        )
+        return {
+            "work_s": time.perf_counter() - started,
+            "cpu_s": _cpu_seconds() - cpu,
+            "rows": report.rows_read,
+        }
+
+
+def _export(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.store import open_store
+
+    with open_store(Path(args.store), read_only=True, threads=args.threads) as store:
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        store.export_parquet("events", Path(args.spark_output))
+        return {"work_s": time.perf_counter() - started, "cpu_s": _cpu_seconds() - cpu}
+
+
+def _prepare(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.prepare import PrepareConfig, prepare_events
+    from shopseq.runs.engine import open_engine_store
+
+    started = time.perf_counter()
+    with open_engine_store(
+        _engine(args), Path(args.store), threads=args.threads, memory_limit=args.memory_limit
+    ) as store:
+        opened, cpu = time.perf_counter(), _cpu_seconds(store)
+        report = prepare_events(store, PrepareConfig())
+        return {
+            "work_s": time.perf_counter() - opened,
+            "cpu_s": _cpu_seconds(store) - cpu,
+            "open_s": opened - started,
+            "rows": report.rows_out,
+            "sessions": report.sessions,
+            "steps": report.seconds,
+        }
+
+
 def _features(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.prepare import PREPARED_TABLE
     from shopseq.runs.engine import open_engine_store
     from shopseq.sequences import user_features
 
-    engine = _engine(args)
-    with open_engine_store(engine, Path(args.store), threads=args.threads) as store:
+    started = time.perf_counter()
+    with open_engine_store(_engine(args), Path(args.store), threads=args.threads) as store:
+        opened, cpu = time.perf_counter(), _cpu_seconds(store)
         events = store.table(PREPARED_TABLE)
         as_of = events.ts.max().execute()
         table = store.materialize("user_features", user_features(events, as_of))
-        return {"rows": int(table.count().execute())}
+        rows = int(table.count().execute())
+        return {
+            "work_s": time.perf_counter() - opened,
+            "cpu_s": _cpu_seconds(store) - cpu,
+            "open_s": opened - started,
+            "rows": rows,
+        }
+
+
+def _split(args: argparse.Namespace) -> dict[str, Any]:
+    from shopseq.runs.nextitem import load_split
+    from shopseq.sequences.protocols import SplitConfig
+
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    split = load_split(Path(args.store), SplitConfig(), args.threads)
+    return {
+        "work_s": time.perf_counter() - started,
+        "cpu_s": _cpu_seconds() - cpu,
+        "train_events": split.report.n_train_events,
+    }
 
 
 def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
@@ -92,7 +173,7 @@ def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.runtime import TorchRuntime
     from shopseq.sequences.protocols import SplitConfig
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     split = load_split(Path(args.store), SplitConfig(), args.threads)
     split_s = time.perf_counter() - started
     config = model_config("sasrec", SASREC, n_epochs=1, seed=0)
@@ -100,6 +181,8 @@ def _train_epoch(args: argparse.Namespace) -> dict[str, Any]:
         "sasrec", config, TorchRuntime(threads=1), split.train, split.item_vocab.size, None
     )
     return {
+        "work_s": split_s + fitted.info["seconds_per_epoch"],
+        "cpu_s": _cpu_seconds() - cpu,
         "split_s": split_s,
         "epoch_s": fitted.info["seconds_per_epoch"],
         "windows_per_s": fitted.info["sequences_per_s"],
@@ -120,73 +203,109 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def _spark_conf() -> dict[str, str]:
-    return {"spark.driver.memory": "6g", "spark.sql.shuffle.partitions": "8"}
+    return {"spark.driver.memory": "3g", "spark.sql.shuffle.partitions": "8"}
 
 
 def child(args: argparse.Namespace) -> None:
     """Run one stage in this process and print its figures as JSON."""
+    stages = {
+        "ingest": _ingest,
+        "export": _export,
+        "prepare": _prepare,
+        "features": _features,
+        "split": _split,
+        "train": _train_epoch,
+    }
     if args.stage == "generate":
         out = _write_log(Path(args.file), args.events)
-    elif args.stage == "features":
-        out = _features(args)
-    elif args.stage == "train":
-        out = _train_epoch(args)
     else:
-        raise SystemExit(f"unknown stage {args.stage}")
+        out = stages[args.stage](args)
     print("RESULT " + json.dumps(out))
 
 
 # ---------------------------------------------------------------- measuring from the parent
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and every descendant (kB), read from /proc."""
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> dict[int, tuple[int, float]]:
+    """``pid -> (resident kB, CPU seconds)`` for ``root`` and its descendants, from /proc."""
     parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
+    stats: dict[int, tuple[int, float]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            parents[int(entry.name)] = int(fields[1])
-            rss[int(entry.name)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024
+            pid = int(entry.name)
+            parents[pid] = int(fields[1])
+            cpu = sum(int(x) for x in fields[11:15]) / _TICK  # utime stime cutime cstime
+            stats[pid] = (int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024, cpu)
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [root]
+    out, todo = {}, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        if pid in stats:
+            out[pid] = stats[pid]
         todo += [c for c, p in parents.items() if p == pid]
-    return total
+    return out
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
 
 
 def measure(cmd: list[str], label: str) -> dict[str, Any]:
-    """Run ``cmd``, returning wall seconds, peak tree RSS (MB), load before/after, its result."""
+    """Run ``cmd``, returning wall seconds, peak tree RSS (MB), load before/after, its result.
+
+    Time the stage spent stopped from outside (the shared machine's processes were once all
+    SIGSTOPped for minutes) is measured by the sampler and taken out of both times.
+    """
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
+    paused = [0.0]  # seconds the stage was stopped from outside (SIGSTOP), not working
     done = threading.Event()
 
     def sample() -> None:
+        last = time.perf_counter()
         while not done.wait(0.2):
-            peak[0] = max(peak[0], _tree_rss_kb(proc.pid))
+            now = time.perf_counter()
+            if now - last > 2.0:  # this process was stopped too: the whole tree was frozen
+                paused[0] += now - last - 0.2
+            elif _stopped(proc.pid):
+                paused[0] += now - last
+            last = now
+            peak[0] = max(peak[0], sum(rss for rss, _ in _tree(proc.pid).values()))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     stdout, stderr = proc.communicate()
     done.set()
     sampler.join()
-    seconds = time.perf_counter() - started
+
+    seconds = time.perf_counter() - started - paused[0]
     if proc.returncode != 0:
-        raise SystemExit(f"{label} failed ({proc.returncode}):\n{stderr[-4000:]}")
+        print(f"  {label} FAILED ({proc.returncode}):\n{stderr[-3000:]}", flush=True)
+        last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1:] or ["?"]
+        return {"failed": f"exit {proc.returncode}: {last[0][:200]}", "seconds": seconds}
     result: dict[str, Any] = {}
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
             result = json.loads(line.removeprefix("RESULT "))
+    if "work_s" in result:
+        result["work_s"] = max(result["work_s"] - paused[0], 1e-3)
     figures = {
         "seconds": seconds,
+        "paused_s": paused[0],
         "peak_mb": peak[0] / 1024,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
@@ -211,84 +330,49 @@ def run_size(n: int, args: argparse.Namespace, work: Path) -> dict[str, dict[str
     """Every stage on every engine for one log size; the size's files are deleted afterwards."""
     work.mkdir(parents=True, exist_ok=True)
     log, store, parquet = work / "events.csv", work / "shop.duckdb", work / "parquet"
-    threads = str(args.threads)
+    duck = {"store": store, "threads": args.threads, "memory_limit": args.memory_limit}
+    spark = {
+        "store": store,
+        "threads": args.threads,
+        "memory_limit": args.memory_limit,
+        "engine": "spark",
+        "spark_master": args.spark_master,
+        "spark_output": parquet,
+    }
     rows: dict[str, dict[str, Any]] = {}
     try:
         print(f"{n:,} events", flush=True)
         rows["generate"] = measure(_stage_cmd("generate", events=n, file=log), "generate")
         rows["generate"]["file_mb"] = log.stat().st_size / 2**20
-        rows["ingest/duckdb"] = measure(
-            [
-                SHOPSEQ,
-                "ingest",
-                str(log),
-                "--store",
-                str(store),
-                "--threads",
-                threads,
-                "--memory-limit",
-                args.memory_limit,
-            ],
-            "ingest (duckdb)",
-        )
+        rows["ingest/duckdb"] = measure(_stage_cmd("ingest", file=log, **duck), "ingest (duckdb)")
+        if "failed" in rows["ingest/duckdb"]:
+            return rows
         log.unlink()  # ingest is the only reader of the CSV
         rows["prepare/duckdb"] = measure(
-            [
-                SHOPSEQ,
-                "prepare",
-                "--store",
-                str(store),
-                "--threads",
-                threads,
-                "--memory-limit",
-                args.memory_limit,
-            ],
-            "prepare (duckdb)",
+            _stage_cmd("prepare", engine="duckdb", **duck), "prepare (duckdb)"
         )
         rows["features/duckdb"] = measure(
-            _stage_cmd("features", store=store, engine="duckdb", threads=threads),
-            "features (duckdb)",
+            _stage_cmd("features", engine="duckdb", **duck), "features (duckdb)"
         )
         if n <= args.train_max_events:
             rows["epoch/duckdb"] = measure(
-                _stage_cmd("train", store=store, threads=threads), "one epoch (duckdb store)"
+                _stage_cmd("train", store=store, threads=args.threads), "one epoch (duckdb store)"
             )
         if "spark" in args.engines and n <= args.spark_max_events:
             rows["export"] = measure(
-                [SHOPSEQ, "export", "events", "--to", str(parquet), "--store", str(store)],
+                _stage_cmd("export", store=store, threads=args.threads, spark_output=parquet),
                 "export events to Parquet",
             )
-            spark = [
-                "--engine",
-                "spark",
-                "--spark-master",
-                args.spark_master,
-                "--spark-output",
-                str(parquet),
-            ]
-            for key, value in _spark_conf().items():
-                spark += ["--spark-conf", f"{key}={value}"]
             rows["prepare/spark"] = measure(
-                [SHOPSEQ, "prepare", *spark], f"prepare (spark {args.spark_master})"
+                _stage_cmd("prepare", **spark), f"prepare (spark {args.spark_master})"
             )
-            rows["features/spark"] = measure(
-                _stage_cmd(
-                    "features",
-                    store=store,
-                    engine="spark",
-                    threads=threads,
-                    spark_master=args.spark_master,
-                    spark_output=parquet,
-                ),
-                "features (spark)",
+            rows["features/spark"] = measure(_stage_cmd("features", **spark), "features (spark)")
+            rows["split/spark"] = measure(
+                _stage_cmd("split", store=parquet, threads=args.threads),
+                "sequences + split from Spark's Parquet output",
             )
-            if n <= args.train_max_events:
-                rows["epoch/spark"] = measure(
-                    _stage_cmd("train", store=parquet, threads=threads),
-                    "one epoch (Spark's Parquet output)",
-                )
-        rows["disk"] = {"store_mb": _size_mb(store), "parquet_mb": _size_mb(parquet)}
     finally:
+        rows["disk"] = {"store_mb": _size_mb(store), "parquet_mb": _size_mb(parquet)}
         shutil.rmtree(work, ignore_errors=True)
     return rows
 
@@ -320,7 +404,7 @@ STAGES = [
     ("export", "export events to Parquet (Spark's input)"),
     ("prepare/spark", "prepare (Spark local)"),
     ("features/spark", "per-user features (Spark local)"),
-    ("epoch/spark", "one SASRec epoch (from Spark's Parquet output)"),
+    ("split/spark", "sequences + time-cut split read from Spark's Parquet output"),
 ]
 
 
@@ -337,15 +421,25 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
         + ", 1 torch thread. Each stage is its own process; peak memory is the resident set of"
         " its process tree (Spark's JVM included). The machine is shared: the load average"
         " (1 min, 2 cores) is given with each time.\n",
-        "| stage | events | seconds | events/s | peak MB | load before -> after | notes |",
-        "|---|---:|---:|---:|---:|---|---|",
+        "`work s` is the stage's own work, timed inside its process (without interpreter start-up"
+        " or the Spark session's start, given in the notes); `CPU s` is the CPU time of that work"
+        " (all threads, plus Spark's JVM): what a core-hour buys, and far less sensitive than wall"
+        " time to the other engineers' load; `process s` is the whole process.\n",
+        "| stage | events | work s | events/s | CPU s | events per CPU-s | process s | peak MB "
+        "| load before -> after | notes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for key, label in STAGES:
         for n in sizes:
             row = results[n].get(key)
             if row is None:
                 continue
-            notes = ""
+            if "failed" in row:
+                lines.append(f"| {label} | {n:,} | failed | | | | | | | {row['failed']} |")
+                continue
+            notes = (
+                f"Spark session {row['open_s']:.0f} s" if "spark" in key and "open_s" in row else ""
+            )
             if key.startswith("epoch"):
                 notes = (
                     f"split {row['split_s']:.1f} s + epoch {row['epoch_s']:.1f} s "
@@ -354,29 +448,31 @@ def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespa
             if key == "ingest/duckdb":
                 notes = f"CSV {results[n]['generate']['file_mb']:,.0f} MB"
             lines.append(
-                f"| {label} | {n:,} | {row['seconds']:,.1f} | {n / row['seconds']:,.0f} | "
-                f"{row['peak_mb']:,.0f} | {row['load_before']:.1f} -> {row['load_after']:.1f} |"
-                f" {notes} |"
+                f"| {label} | {n:,} | {row['work_s']:,.1f} | {n / row['work_s']:,.0f} | "
+                f"{row['cpu_s']:,.1f} | {n / row['cpu_s']:,.0f} | "
+                f"{row['seconds']:,.1f} | {row['peak_mb']:,.0f} | "
+                f"{row['load_before']:.1f} -> {row['load_after']:.1f} | {notes} |"
             )
-    lines += [
-        "",
-        "| stage | sizes fitted | growth exponent b (time ~ events^b) |",
-        "|---|---|---:|",
-    ]
+    lines += ["", "| stage | sizes fitted | b on work s | b on CPU s |", "|---|---|---:|---:|"]
     for key, label in STAGES:
-        ran = [n for n in sizes if key in results[n]]
-        b = fit_exponent(ran, [results[n][key]["seconds"] for n in ran])
-        if b is not None:
-            lines.append(f"| {label} | {', '.join(f'{n:,}' for n in ran)} | {b:.3f} |")
-    ingest = [
-        results[n]["ingest/duckdb"]["peak_mb"] for n in sizes if "ingest/duckdb" in results[n]
-    ]
+        ran = [n for n in sizes if "work_s" in results[n].get(key, {})]
+        b = fit_exponent(ran, [results[n][key]["work_s"] for n in ran])
+        b_cpu = fit_exponent(ran, [results[n][key]["cpu_s"] for n in ran])
+        if b is not None and b_cpu is not None:
+            sizes_text = ", ".join(f"{n:,}" for n in ran)
+            lines.append(f"| {label} | {sizes_text} | {b:.3f} | {b_cpu:.3f} |")
+    lines += ["", "b: least-squares slope of log(time) on log(events) over the sizes that ran."]
+    ingested = [n for n in sizes if "work_s" in results[n].get("ingest/duckdb", {})]
+    ingest = [results[n]["ingest/duckdb"]["peak_mb"] for n in ingested]
     if len(ingest) > 1:
         lines += [
             "",
-            f"Ingest peak memory from the smallest to the largest file: "
-            f"{', '.join(f'{m:,.0f}' for m in ingest)} MB "
-            f"(largest / smallest = {ingest[-1] / ingest[0]:.2f}).",
+            "Ingest peak memory (whole process) from the smallest to the largest file: "
+            + ", ".join(
+                f"{m:,.0f} MB ({results[n]['generate']['file_mb']:,.0f} MB CSV)"
+                for n, m in zip(ingested, ingest, strict=True)
+            )
+            + f"; largest / smallest = {ingest[-1] / ingest[0]:.2f}.",
         ]
     disk = ", ".join(
         f"{n:,}: store {results[n]['disk']['store_mb']:,.0f} MB"

@@ -9,6 +9,7 @@ results land as Parquet partitioned by date, and DuckDB reads them back on one m
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from shopseq.analyze import (
     segment_users,
     transitions,
 )
+from shopseq.cli import run
 from shopseq.forecast.series import Freq, Metric, SeriesConfig, build_series
 from shopseq.prepare import (
     PREPARED_TABLE,
@@ -223,7 +225,6 @@ def test_user_features_are_the_same_and_land_as_parquet(
 
 ANALYSES = {
     "funnel": lambda e: funnel(e, FunnelConfig()),
-    "funnel_by_user": lambda e: funnel(e, FunnelConfig(by="user", window_seconds=3600)),
     "paths": lambda e: paths(e, PathsConfig()),
     "transitions": lambda e: transitions(e, TransitionConfig()),
     "patterns": lambda e: mine_patterns(e, PatternConfig(min_sessions=3)),
@@ -251,10 +252,9 @@ def test_analyses_are_the_same(
     [
         SeriesConfig(metric=Metric.PURCHASES, freq=Freq.DAY),
         SeriesConfig(metric=Metric.VIEWS, freq=Freq.HOUR, top_categories=3),
-        SeriesConfig(metric=Metric.USERS, freq=Freq.DAY),
         SeriesConfig(metric=Metric.REVENUE, freq=Freq.DAY, top_categories=5),
     ],
-    ids=["purchases-D", "views-h", "users-D", "revenue-D"],
+    ids=["purchases-D", "views-h", "revenue-D"],
 )
 def test_forecast_series_are_the_same(
     duck: Store, spark: Store, reports: tuple[Any, Any], config: SeriesConfig
@@ -265,3 +265,20 @@ def test_forecast_series_are_the_same(
     np.testing.assert_allclose(a.panel.y, b.panel.y, rtol=1e-12, equal_nan=True)
     assert np.array_equal(a.panel.gap, b.panel.gap)
     assert a.report == b.report
+
+
+def test_the_cli_runs_the_stages_on_spark(
+    spark: Store, reports: tuple[Any, Any], output: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In this process the running session is reused (and left running) by --engine spark.
+    flags = ["--engine", "spark", "--spark-master", "local[2]", "--spark-output", str(output)]
+    flags += ["--spark-conf", "spark.sql.shuffle.partitions=4"]
+    assert run(["prepare", *flags]) == 0
+    assert "events out" in capsys.readouterr().out
+    assert run(["analyze", *flags, "transitions", "--json"]) == 0
+    on_spark = json.loads(capsys.readouterr().out)
+    assert run(["analyze", "transitions", "--store", str(output), "--json"]) == 0  # Parquet, here
+    assert json.loads(capsys.readouterr().out) == on_spark
+    assert run(["sequences", *flags, "--protocol", "time-cut", "--test-days", "2"]) == 0
+    assert (output / "vocab_item").is_dir()  # the vocabularies landed as Parquet too
+    assert spark.spark_session.getActiveSession() is not None

@@ -97,11 +97,11 @@ MODELS = [
 
 
 @pytest.fixture(scope="module", params=MODELS, ids=[name for name, _ in MODELS])
-def fitted(request: pytest.FixtureRequest) -> TorchNextItemModel:  # type: ignore[type-arg]
+def fitted(request: pytest.FixtureRequest) -> TorchNextItemModel:
     return request.param[1]().fit(_train(), N_ITEMS)
 
 
-def _reference(model: TorchNextItemModel, histories: Sequences) -> np.ndarray:  # type: ignore[type-arg]
+def _reference(model: TorchNextItemModel, histories: Sequences) -> np.ndarray:
     # At the model's thread count: a product split over 2 threads rounds the last items apart.
     previous = torch.get_num_threads()
     torch.set_num_threads(model.runtime.threads)

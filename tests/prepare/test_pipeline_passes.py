@@ -7,7 +7,8 @@ missing values, the report and ``events_prepared`` must come out exactly the sam
 
 from __future__ import annotations
 
-from events_factory import load_events
+import ibis
+from events_factory import event_rows, load_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,18 @@ def test_prepared_table_is_what_prepare_table_computes(store: Store) -> None:
     stored = store.table(PREPARED_TABLE)
     assert stored.schema().names == tuple(STORED_SCHEMA.names)
     assert stored.to_pyarrow().to_pylist() == want
+
+
+def test_engines_without_temporary_tables_get_the_same_report() -> None:
+    """A store without the raw DuckDB connection (as on Spark) materialises stored tables."""
+
+    rows = [("u1", "i1", "view", 0), ("u1", "i1", "view", 0), ("u1", "i1", "view", 1)]
+    rows += [("u2", "i2", "cart", 5000 + k, None, 3.0) for k in range(4)]
+    config = PrepareConfig(dedupe=DedupeConfig(repeat_window_seconds=2))
+    with open_store(None, threads=1) as store:
+        load_events(store, rows)
+        want = step_by_step(store, config)
+    plain = Store(path=None, backend=ibis.duckdb.connect(threads=1), connection=None)
+    plain.write_arrow("events", event_rows(rows))
+    assert _report(plain, config) == want
+    assert sorted(plain.backend.list_tables()) == ["events", "events_prepared"]

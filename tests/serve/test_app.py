@@ -120,7 +120,9 @@ def test_shape_errors_name_the_field(client: TestClient, keys: Keys) -> None:
     assert response.status_code == 422
     body = response.json()
     assert body["error"] == "RequestValidationError"
-    assert "events.1.item_id" in body["detail"]
+    assert body["field"] == "body.events.1.item_id" and "EventIn" not in body["detail"]
+    single = client.post("/v1/events", json={"user_id": "a"}, headers=keys.client_headers)
+    assert single.json()["field"] == "body.item_id"
     bad_k = client.get("/v1/users/u/recommendations?k=0", headers=keys.client_headers)
     assert bad_k.status_code == 422 and bad_k.json()["field"] == "query.k"
     big_k = client.get("/v1/items/x/similar?k=101", headers=keys.client_headers)

@@ -167,3 +167,22 @@ def test_a_request_that_breaks_validation_does_not_fail_its_group(tmp_path: Path
         assert "could not be validated" in str(outcome)
     else:
         assert outcome.rejected[0].reason.value == "timestamp_out_of_range"  # type: ignore[attr-defined]
+
+
+def test_a_state_outage_loses_no_acknowledgement_and_is_caught_up(tmp_path: Path) -> None:
+    class Flaky(MemoryState):
+        failures = 1
+
+        def extend(self, events: object, log_id: str, last_seq: int) -> None:
+            if self.failures:
+                self.failures -= 1
+                raise StoreError("state store down (simulated)")
+            super().extend(events, log_id, last_seq)  # type: ignore[arg-type]
+
+    state = Flaky(50, 1000)
+    committer = _committer(tmp_path / "log.sqlite", state)
+    first = committer.submit(_records(2, "a")).result(timeout=30)
+    assert first.accepted == 2 and committer.state_behind and state.recent("a") == []
+    committer.submit(_records(1, "a", start=2)).result(timeout=30)
+    committer.stop()
+    assert not committer.state_behind and state.recent("a") == ["i0", "i1", "i2"]

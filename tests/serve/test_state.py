@@ -22,7 +22,14 @@ from shopseq.serve.state import MemoryState, RedisState, UserState, open_state
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """$SHOPSEQ_TEST_REDIS_URL (.ci/run starts one), else a redis-server started here."""
+    import redis
+
     given = os.environ.get("SHOPSEQ_TEST_REDIS_URL")
+    if given:
+        try:
+            redis.Redis.from_url(given, socket_timeout=2).ping()
+        except redis.RedisError:
+            given = None  # not reachable after all: start one here
     if given:
         yield given
         return
@@ -39,8 +46,6 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
          "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    import redis
-
     client = redis.Redis(host="127.0.0.1", port=port)
     deadline = time.monotonic() + 20
     while True:

@@ -48,8 +48,29 @@ def _field(loc: Any) -> str:
     return ".".join(str(p) for p in loc)
 
 
+_BRANCHES = {"EventIn": False, "EventBatch": True}  # the union body of POST /v1/events
+
+
+def _meant(errors: list[Any], body: Any) -> list[Any]:
+    """Errors of the body branch the client meant (a batch if it sent ``events``), names dropped.
+
+    A union body reports why it fits neither branch; naming the one intended is what helps.
+    """
+    batch = isinstance(body, dict) and "events" in body
+    kept = []
+    for error in errors:
+        loc = list(error["loc"])
+        if len(loc) > 1 and loc[0] == "body" and loc[1] in _BRANCHES:
+            if _BRANCHES[loc[1]] != batch:
+                continue
+            error = {**error, "loc": (loc[0], *loc[2:])}
+        kept.append(error)
+    return kept or errors
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    errors = _meant(list(errors), getattr(exc, "body", None))
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     detail = "; ".join(
         f"{_field(e['loc'])}: {e['msg']}" + (f" (got {e['input']!r})" if _short(e) else "")

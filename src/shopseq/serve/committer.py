@@ -114,6 +114,8 @@ class GroupCommitter:
         self._layout = BUILTIN_LAYOUTS["shopseq"]
         self._thread = threading.Thread(target=self._run, name="shopseq-commit", daemon=True)
         self.groups = 0
+        #: Whether the live state missed committed events (a state store outage).
+        self.state_behind = False
         #: Highest sequence number committed (read by other threads; written by the committer).
         self.log_last_seq = self.log.last_seq()
 
@@ -129,6 +131,23 @@ class GroupCommitter:
             self.state.extend([(u, i) for _, u, i in rows], self.log.log_id, rows[-1][0])
             applied += len(rows)
         return applied
+
+    def _apply(self, pairs: list[tuple[str, str]], last: int) -> None:
+        """Apply durable events to the state; if it fails, the events are still acknowledged.
+
+        They are in the log, so answering 5xx would make clients send them twice. The state is
+        marked behind and caught up from the log at the next group (and at every start).
+        """
+        try:
+            if self.state_behind:
+                self.rebuild_state()
+                self.state_behind = False
+            else:
+                self.state.extend(pairs, self.log.log_id, last)
+        except Exception as err:  # a state store outage must not lose the acknowledgement
+            if not self.state_behind:
+                _log.warning("live state update failed (%s); catching up from the log", err)
+            self.state_behind = True
 
     def start(self) -> None:
         """Start the committer thread."""
@@ -235,15 +254,12 @@ class GroupCommitter:
         first, last = self.log.append(accepted.drop_columns([LINE_COLUMN]))
         if lines:
             self.log_last_seq = last
-        if lines:
-            pairs = list(
-                zip(
-                    accepted.column(USER_ID).to_pylist(),
-                    accepted.column(ITEM_ID).to_pylist(),
-                    strict=True,
-                )
+            pairs = zip(
+                accepted.column(USER_ID).to_pylist(),
+                accepted.column(ITEM_ID).to_pylist(),
+                strict=True,
             )
-            self.state.extend(pairs, self.log.log_id, first + len(lines) - 1)
+            self._apply(list(pairs), last)
         self.groups += 1
         # Each request's share: accepted lines are in input order, so a request's seq range is
         # contiguous.

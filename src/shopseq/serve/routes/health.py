@@ -26,7 +26,11 @@ async def healthz() -> Health:
 )
 async def readyz(service: ServiceDep, response: Response) -> Readiness:
     """200 when the model is loaded, the committer runs and the state answers; 503 otherwise."""
-    checks = {"model": True, "committer": service.committer.alive}
+    checks = {
+        "model": True,
+        "committer": service.committer.alive,
+        "state_current": not service.committer.state_behind,
+    }
     try:
         service.state.n_users()
         checks["state"] = True
