@@ -83,7 +83,7 @@ def _top_table(data: Mapping[str, Any], task: str) -> str:
         return ""
     flat = flatten_records(records)
     present = {c for record in flat for c in record}
-    columns = [k for k in ("user_id", "session_id", "k") if k in present]  # who, first
+    columns: list[str] = [k for k in ("user_id", "session_id", "k") if k in present]  # who first
     for record in flat:
         columns += [c for c in record if c not in columns and c != "reasons"]
     columns.append("reasons")
