@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shopseq.errors import InputError, NotFittedError
-from shopseq.forecast.base import Forecaster
+from shopseq.forecast.base import Forecast, Forecaster, finish_forecast
 from shopseq.forecast.gbm import LightGBMForecaster, LightGBMForecasterConfig
 from shopseq.forecast.intermittent import IntermittentConfig, IntermittentModel
 from shopseq.forecast.local import MovingAverage, SeasonalNaive, StatsModel, StatsModelConfig
@@ -107,6 +107,46 @@ def test_forecasts_of_counts_are_never_negative() -> None:
     y = np.tile([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 9.0], 10)[None, :]
     fc = MovingAverage().fit(_panel(y)).predict(H)
     assert (fc.lower[95] >= 0).all() and (fc.mean >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["seasonal_naive", "moving_average", "auto_ets"])
+def test_low_count_intervals_are_clipped_at_zero_and_still_cover(name: str) -> None:
+    # Poisson counts around 1-3 a day: a normal interval reaches below zero on most days.
+    rng = np.random.default_rng(5)
+    n, length = 60, 112 + H
+    t = np.arange(length)
+    rate = 1.5 + np.sin(2 * np.pi * (t + rng.integers(0, 7, (n, 1))) / 7)
+    y = rng.poisson(rate).astype(np.float64)
+    fc = FACTORIES[name]().fit(_panel(y[:, :112])).predict(H)
+    actual = y[:, 112:]
+    assert (fc.mean >= 0).all()
+    for level, slack in ((80, 0.12), (95, 0.06)):
+        assert (fc.lower[level] >= 0).all() and (fc.upper[level] >= fc.lower[level]).all()
+        inside = np.mean((actual >= fc.lower[level]) & (actual <= fc.upper[level]))
+        assert level / 100 - slack <= inside, (level, inside)
+
+
+def test_clipping_at_zero_never_uncovers_a_true_value() -> None:
+    rng = np.random.default_rng(9)
+    mean = rng.normal(1.0, 2.0, (50, H))
+    half = rng.uniform(0.5, 4.0, (50, H))
+    raw = Forecast(
+        tuple(f"s{i}" for i in range(50)),
+        _panel(np.zeros((1, H))).ds,
+        mean,
+        {80: mean - half},
+        {80: mean + half},
+    )
+    truth = rng.poisson(1.5, (50, H)).astype(np.float64)
+    nonneg = np.ones(50, dtype=bool)
+    done = finish_forecast(raw, nonneg, np.zeros(H, dtype=bool))
+    assert (raw.lower[80] < 0).any() and (done.lower[80] >= 0).all()
+    before = (truth >= raw.lower[80]) & (truth <= raw.upper[80])
+    after = (truth >= done.lower[80]) & (truth <= done.upper[80])
+    assert (after >= before).all()  # a covered true value stays covered
+    # Only an interval wholly below zero changes its verdict: it now holds the true zeros.
+    changed = before != after
+    assert (raw.upper[80][changed] < 0).all() and (truth[changed] == 0).all()
 
 
 def test_global_models_refuse_horizons_beyond_their_calibration() -> None:

@@ -268,3 +268,40 @@ def test_groups_forecast_small_categories_as_one_named_series(events: Store) -> 
         SeriesConfig(groups={"x": ("a",), "y": ("a", "b")})
     with pytest.raises(ValueError, match=r"'other' is reserved"):
         SeriesConfig(groups={"other": ("a",)})
+
+
+def test_a_log_that_stops_early_in_its_last_day_leaves_that_day_out(store: Store) -> None:
+    # 21 full days (events 10:00-10:30), then a day on which the export stopped at 10:05.
+    cut = START + timedelta(days=21, hours=10, minutes=5)
+    tail = pa.table(
+        {
+            "user_id": pa.array(["u0"]),
+            "item_id": pa.array(["i1"]),
+            "action": pa.array(["view"]),
+            "ts": pa.array([START + timedelta(days=21, hours=10)], pa.timestamp("us")),
+            "session_id": pa.array([None], pa.string()),
+            "category_id": pa.array(["a"]),
+            "price": pa.array([None], pa.float64()),
+            "quantity": pa.array([None], pa.int32()),
+            "query": pa.array([None], pa.string()),
+        },
+        schema=EVENT_SCHEMA,
+    )
+    table = pa.concat_tables([_events(), tail])
+    store.write_arrow("ev", table)
+    config = SeriesConfig(metric=Metric.VIEWS, by="category", categories=("a", "b"))
+    built = build_series(store.table("ev"), config)
+    assert built.panel.n_periods == 21 and built.report.partial_period == START + timedelta(21)
+    assert built.report.last_period == START + timedelta(20)
+    assert cut > built.report.partial_period
+    # Asked to keep it (or given an end), the day is counted as it is: one view.
+    kept = build_series(store.table("ev"), config.model_copy(update={"drop_partial_last": False}))
+    assert kept.panel.n_periods == 22 and kept.panel.y[0, -1] == 1.0
+    assert kept.report.partial_period is None
+    # A log of dates only (every event at midnight) never looks partial.
+    midnight = table.set_column(
+        3, "ts", pa.array(np.asarray(table["ts"]).astype("datetime64[D]").astype("datetime64[us]"))
+    )
+    store.write_arrow("ev", midnight)
+    dates = build_series(store.table("ev"), config)
+    assert dates.panel.n_periods == 22 and dates.report.partial_period is None

@@ -111,14 +111,17 @@ def _planted_plan(directory: Path) -> None:
 
 @pytest.fixture(scope="session")
 def results_dir(prepared_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """What the stages write, in their real shapes: next-item leaderboard, forecasts, a plan."""
+    """What the stages write, in their real shapes: next-item leaderboard, forecasts, a plan,
+    a per-user (churn) run in its own directory."""
     from shopseq.forecast.backtest import BacktestConfig
     from shopseq.forecast.series import Metric, SeriesConfig
     from shopseq.nextitem.evaluation import RankingConfig
     from shopseq.runs.catalogue import NO_REFIT
     from shopseq.runs.forecast import ForecastJobConfig, run_forecast
     from shopseq.runs.nextitem import EvaluateConfig, evaluate_next_item, load_split
+    from shopseq.runs.predict import PredictConfig, predict_users
     from shopseq.sequences.protocols import SplitConfig
+    from shopseq.users.evaluation import EvaluationConfig
 
     out = tmp_path_factory.mktemp("results")
     split = load_split(prepared_store_path, SplitConfig(), 1)
@@ -137,6 +140,17 @@ def results_dir(prepared_store_path: Path, tmp_path_factory: pytest.TempPathFact
     )
     run_forecast(prepared_store_path, job, out)
     _planted_plan(out)
+    # A per-user run writes its own leaderboard.json (a second shape of that name).
+    predict_users(
+        PredictConfig(
+            task="churn",
+            n_estimators=30,
+            evaluation=EvaluationConfig(n_resamples=50),
+            threads=1,
+            out=out / "predict-churn",
+        ),
+        prepared_store_path,
+    )
     nested = {
         "title": "Nested rows",
         "rows": [{"model": "a", "metrics": {"HR@10": 0.5, "NDCG@10": 0.25}, "tags": ["x", "y"]}],
@@ -149,7 +163,9 @@ def results_dir(prepared_store_path: Path, tmp_path_factory: pytest.TempPathFact
 def results_report_html(prepared_store_path: Path, results_dir: Path) -> Path:
     """The report of the prepared store with every stage's real artifacts beside it."""
     out = results_dir / "report.html"
-    config = ReportConfig(artifact_dirs=(results_dir,), patterns=PatternConfig(min_support=0.005))
+    # The per-user run's directory first: its leaderboard.json must not hide the next-item one.
+    dirs = (results_dir / "predict-churn", results_dir)
+    config = ReportConfig(artifact_dirs=dirs, patterns=PatternConfig(min_support=0.005))
     with open_store(prepared_store_path, read_only=True, threads=1) as store:
         summary = write_report(store, out, config)
     assert not summary.warnings, summary.warnings

@@ -116,6 +116,17 @@ def test_stage_results_render_as_readable_sections(results_report_html: Path):
     assert "Expected extra revenue over spending nothing" in text
     assert any(c.startswith("marginal return") for c in cells)
     assert any("pooled small categories" in c for c in cells)  # other: reported, not funded
+    # Per-user predictions: readable board, calibration and gains charts, customers' reasons.
+    users = text.split('<section id="users-churn">')[1].split("</section>")[0]
+    assert "Calibration on the test snapshot" in users and "Gains: share of positives" in users
+    assert users.count('class="plotly-graph-div"') == 2
+    assert "customers most at risk now, with the reasons" in users
+    run = results_report_html.parent / "predict-churn"
+    board = json.loads((run / "leaderboard.json").read_text())
+    top = board["tables"][1]["rows"]
+    assert top and top[0]["reasons"] in cells  # the run's own reason text, as written
+    assert any(c.endswith("(baseline)") for c in _cells(users))
+    assert "artifact-1" not in text  # the per-user file is not shown again by the generic section
     # The generic section flattened the nested row into columns.
     assert "metrics.HR@10" in text and "x, y" in cells
 

@@ -48,6 +48,11 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
         f"gaps flagged {len(rep.gap_periods)}, quiet zero periods {rep.empty_true_zero}"
         + (f"; {closures} ({rep.closed_periods} closed periods)" if closures else "")
     )
+    if rep.partial_period is not None:
+        out.print(
+            f"left out {rep.partial_period:%Y-%m-%d %H:%M}: the log stops early in that period "
+            "(a partial period would read as a collapse in demand)"
+        )
     if rep.closed_with_events:
         out.print(
             f"[yellow]warning[/]: {rep.closed_with_events} periods given as closed had events "

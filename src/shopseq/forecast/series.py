@@ -127,6 +127,10 @@ class SeriesConfig(BaseModel):
         closure_min_occurrences: ...this many occurrences.
         groups: Named groups of categories, each forecast (and planned) as one series under its
             name; groups compete with single categories for the ``top_categories`` places.
+        drop_partial_last: Without ``end``, leave out the last period when the log stops early
+            in it: its last event comes earlier in the period than in nine of ten earlier
+            periods (a log exported mid-day; UCI Online Retail ends at 12:50). Counted as a
+            whole period it reads as a collapse in demand, and every model repeats it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -144,6 +148,7 @@ class SeriesConfig(BaseModel):
     learn_closures: bool = True
     closure_min_occurrences: int = Field(default=4, ge=2)
     groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    drop_partial_last: bool = True
 
     @field_validator("groups")
     @classmethod
@@ -176,6 +181,8 @@ class SeriesReport:
         closed_periods: Periods of the history that were closed.
         closed_with_events: Closed periods in which the store still logged events (a given
             closure date that was in fact open: check the closures file).
+        partial_period: Start of the last period, left out because the log stops early in it
+            (``SeriesConfig.drop_partial_last``); ``None`` when nothing was left out.
     """
 
     metric: Metric
@@ -191,6 +198,7 @@ class SeriesReport:
     closures: Closures = field(default_factory=Closures)
     closed_periods: int = 0
     closed_with_events: int = 0
+    partial_period: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +256,7 @@ def _aggregate(
         revenue=revenue.sum(),
         events=events.count(),
         price=priced.mean(),
+        last=events[TS].max(),
     )
 
 
@@ -283,6 +292,11 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
     if len(totals["period"]) == 0:
         raise InputError("no events in the requested range: nothing to build series from")
     step = np.timedelta64(1, "D") if config.freq is Freq.DAY else np.timedelta64(1, "h")
+    partial = _partial_last(totals) if config.end is None and config.drop_partial_last else None
+    if partial is not None:
+        keep = totals["period"] < partial
+        totals = {k: v[keep] for k, v in totals.items()}
+        events = events.filter(events[TS] < _to_datetime(partial))
     first, last = totals["period"].min(), totals["period"].max()
     grid = np.arange(first, last + step, step).astype("datetime64[us]")
     position = {int(p): i for i, p in enumerate(grid.astype(np.int64))}
@@ -366,6 +380,7 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
         closures=closures,
         closed_periods=int(closed.sum()),
         closed_with_events=int((closed & (store_events > 0)).sum()),
+        partial_period=None if partial is None else _to_datetime(partial),
     )
     return SeriesSet(panel=panel, report=report, events=store_events)
 
@@ -389,6 +404,27 @@ def _store_gaps(
             and float(np.mean(pool == 0)) <= config.gap_max_zero_share
         )
     return gap, int(empty.size - gap.sum())
+
+
+#: Earlier periods the partial-period rule needs to judge the last one.
+_PARTIAL_MIN_PERIODS = 8
+
+
+def _partial_last(totals: dict[str, np.ndarray]) -> np.datetime64 | None:
+    """The last period's start when the log stops early in it, else ``None``.
+
+    Early means: its last event is earlier in the period than the last event of 90 % of the
+    earlier periods. Judged against the log's own rhythm, a shop that always closes at 18:00
+    keeps its last day, and a log of dates only (every event at midnight) keeps it too.
+    """
+    periods, last = totals["period"], totals["last"]
+    if len(periods) <= _PARTIAL_MIN_PERIODS:
+        return None
+    order = np.argsort(periods)
+    offset = (last[order] - periods[order]).astype("timedelta64[us]").astype(np.int64)
+    if offset[-1] < np.quantile(offset[:-1], 0.1):
+        return np.datetime64(periods[order][-1], "us")
+    return None
 
 
 def _category_label(events: ir.Table, config: SeriesConfig) -> ir.StringValue:
@@ -430,7 +466,7 @@ def _fetch(expr: ir.Table) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name in table.column_names:
         column = table[name]
-        if name == "period":
+        if name in ("period", "last"):
             out[name] = column.to_numpy().astype("datetime64[us]")
         elif name == "label":
             out[name] = np.asarray(column.to_pylist(), dtype=object)

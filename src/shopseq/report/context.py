@@ -10,6 +10,7 @@ whatever no section claims is shown by the generic artifact section at the end.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -142,17 +143,22 @@ class ReportContext:
                     found.append(Artifact(path, name, None, f"{path}: not readable JSON: {err}"))
         return found
 
-    def artifact(self, name: str) -> Artifact | None:
-        """The first readable artifact called ``name`` not yet claimed.
+    def artifact(self, name: str, accept: Callable[[Any], bool] | None = None) -> Artifact | None:
+        """The first readable artifact called ``name`` not yet claimed (and in the shape asked).
+
+        Two stages write ``leaderboard.json`` (next-item and per-user runs), so a section asks
+        for the shape it renders: a file of the other shape never hides the one it wants.
 
         Args:
             name: File name.
+            accept: Whether the parsed JSON is in the section's shape (default: any).
 
         Returns:
             The artifact, or ``None``.
         """
         for item in self.artifacts:
-            if item.name == name and item.path not in self._claimed and not item.error:
+            fresh = item.name == name and item.path not in self._claimed and not item.error
+            if fresh and (accept is None or accept(item.data)):
                 return item
         return None
 

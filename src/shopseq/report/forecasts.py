@@ -68,14 +68,14 @@ def forecasts_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    rich = ctx.artifact("forecast_series.json")
-    flat = ctx.artifact("forecasts.json")
-    if rich is not None and _is_series_file(rich.data):
+    rich = ctx.artifact("forecast_series.json", accept=_is_series_file)
+    flat = ctx.artifact("forecasts.json", accept=_is_records)
+    if rich is not None:
         data = rich.data
         ctx.claim(rich)
-        if flat is not None and _is_records(flat.data):
+        if flat is not None:
             ctx.claim(flat)  # the same forecasts, already drawn from forecast_series.json
-    elif flat is not None and _is_records(flat.data):
+    elif flat is not None:
         data = _from_records(flat.data)
         ctx.claim(flat)
     else:
@@ -115,6 +115,11 @@ def forecasts_section(page: Page, ctx: ReportContext) -> None:
         notes.append(
             f"Closures: {html.escape(str(data['closures']))} — forecast 0 with no width, "
             "marked ✕ on the charts."
+        )
+    if data.get("partial_period"):
+        notes.append(
+            f"The log stops early in {html.escape(str(data['partial_period'])[:16])}: that "
+            "period is left out of the history (it would read as a collapse in demand)."
         )
     if data.get("gap_periods"):
         notes.append(f"{data['gap_periods']} gap periods (nothing logged) in the history.")

@@ -24,6 +24,7 @@ from shopseq.report.artifacts import KNOWN_ARTIFACTS, ArtifactTable, parse_artif
 from shopseq.report.context import ReportConfig, ReportContext
 from shopseq.report.elements import Page, flatten_records, table
 from shopseq.report.states import states_section
+from shopseq.report.users import users_section
 from shopseq.store import Store
 
 __all__ = ["SECTIONS", "ReportConfig", "ReportSummary", "Section", "build_report", "write_report"]
@@ -86,11 +87,8 @@ SECTIONS: tuple[Section, ...] = (
     Section("patterns", analytics.patterns_section),
     Section("rules", analytics.rules_section),
     Section("segments", analytics.segments_section),
-    # Hidden intent states (issue 15) go here: Section("states", <module>.states_section).
     Section("nextitem", leaderboards.next_item_section),
-    # Per-user predictions (issue 10: calibration curve, gains chart, the top-risk customers
-    # with their reasons) go here: Section("users", <module>.users_section), reading the
-    # artifact its job writes through ctx.artifact(...) / ctx.claim(...).
+    Section("users", users_section),
     Section("forecast_backtest", leaderboards.forecast_leaderboard_section),
     Section("forecasts", forecasts.forecasts_section),
     Section("plan", plans.plan_section),

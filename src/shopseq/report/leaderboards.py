@@ -39,8 +39,8 @@ def next_item_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    item = ctx.artifact("leaderboard.json")
-    if item is None or not _is_next_item_board(item.data):
+    item = ctx.artifact("leaderboard.json", accept=_is_next_item_board)
+    if item is None:
         return
     ctx.claim(item)
     data = item.data
@@ -151,8 +151,8 @@ def forecast_leaderboard_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    item = ctx.artifact("forecast_leaderboard.json")
-    if item is None or not _is_backtest_board(item.data):
+    item = ctx.artifact("forecast_leaderboard.json", accept=_is_backtest_board)
+    if item is None:
         return
     ctx.claim(item)
     board = item.data

@@ -30,6 +30,10 @@ def _rng(entry: Mapping[str, Any], key: str, digits: int = 1) -> str:
     return Num(f"{value:,.{digits}f} [{lo:,.{digits}f}, {hi:,.{digits}f}]")
 
 
+def _is_plan(data: Any) -> bool:
+    return isinstance(data, Mapping) and data.get("kind") == "shopseq.plan"
+
+
 def plan_section(page: Page, ctx: ReportContext) -> None:
     """Plan: heatmap by target and day, per-target outcome with ranges, reasons.
 
@@ -37,11 +41,11 @@ def plan_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    item = ctx.artifact("plan.json")
-    data = item.data if item is not None else None
-    if item is None or not (isinstance(data, Mapping) and data.get("kind") == "shopseq.plan"):
+    item = ctx.artifact("plan.json", accept=_is_plan)
+    if item is None:
         return
     ctx.claim(item)
+    data = item.data
     rows = list(data.get("rows") or [])
     targets = list(data.get("targets") or [])
     response = data.get("mode") == "response"

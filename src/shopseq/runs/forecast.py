@@ -266,6 +266,7 @@ def series_records(
         "closures": rep.closures.describe(),
         "closed_periods": rep.closed_periods,
         "gap_periods": len(rep.gap_periods),
+        "partial_period": None if rep.partial_period is None else rep.partial_period.isoformat(),
         "scored_folds": [int(f) + 1 for f in folds],
         "n_folds": len(bt.cutoffs),
         "skipped": dict(result.skipped),
