@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shopseq.evaluate import Leaderboard
@@ -38,7 +39,7 @@ def show_ingest(console: Console, report: IngestReport) -> None:
     for f in report.files:
         if f.already_ingested:
             table.add_row(
-                f.path.name,
+                escape(f.path.name),
                 _n(f.rows_read),
                 "-",
                 "-",
@@ -49,7 +50,7 @@ def show_ingest(console: Console, report: IngestReport) -> None:
         reasons = "\n".join(f"{k} {v:,}" for k, v in sorted(f.by_reason.items()))
         speed = _n(round(f.rows_read / f.seconds)) if f.seconds else "-"
         table.add_row(
-            f.path.name,
+            escape(f.path.name),
             _n(f.rows_read),
             _n(f.rows_accepted),
             _n(f.rows_quarantined),
@@ -102,7 +103,7 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         console: Where to print.
         profile: The profile.
     """
-    overview = Table(title=f"Dataset ({profile.table})", show_header=False)
+    overview = Table(title=f"Dataset ({escape(profile.table)})", show_header=False)
     overview.add_column("what")
     overview.add_column("value", justify="right")
     rows = [
@@ -129,7 +130,7 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
     actions.add_column("events", justify="right")
     actions.add_column("share", justify="right")
     for action, count in profile.events_by_action.items():
-        actions.add_row(action, _n(count), f"{count / max(profile.n_events, 1):.2%}")
+        actions.add_row(escape(action), _n(count), f"{count / max(profile.n_events, 1):.2%}")
     console.print(actions)
 
     dist = Table(title="Events per group")
@@ -144,7 +145,7 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         quarantine.add_column("reason")
         quarantine.add_column("rows", justify="right")
         for reason, count in profile.quarantine_by_reason.items():
-            quarantine.add_row(reason, _n(count))
+            quarantine.add_row(escape(reason), _n(count))
         console.print(quarantine)
 
 
@@ -158,7 +159,9 @@ def show_leaderboard(console: Console, board: Leaderboard) -> None:
     first = board.rows[0] if board.rows else None
     cases = first.n_cases if first else 0
     protocol = first.protocol if first else ""
-    table = Table(title=f"{board.dataset}: {board.split}, {protocol}, {cases:,} cases")
+    table = Table(
+        title=escape(f"{board.dataset}: {board.split}, {protocol}") + f", {cases:,} cases"
+    )
     table.add_column("model (* baseline)")
     for name in ("HR@10", "NDCG@10", "95% CI", "HR@20", "MRR@20", "cover", "fit s"):
         table.add_column(name, justify="right")
@@ -167,7 +170,7 @@ def show_leaderboard(console: Console, board: Leaderboard) -> None:
         low, high = row.ci_low.get("NDCG@10"), row.ci_high.get("NDCG@10")
         test = row.vs_baseline
         table.add_row(
-            row.model + ("*" if row.baseline else ""),
+            escape(row.model + ("*" if row.baseline else "")),
             f"{row.metrics.get('HR@10', 0.0):.4f}",
             f"{row.metrics.get('NDCG@10', 0.0):.4f}",
             "-" if low is None or high is None else f"{low:.3f}-{high:.3f}",

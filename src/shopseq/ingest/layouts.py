@@ -39,6 +39,8 @@ class TsFormat(StrEnum):
     ISO = "iso"  # ISO 8601 text; a trailing 'Z', '+hh:mm' or ' UTC' is honoured
     EPOCH_S = "epoch_s"  # Unix seconds, integer or fractional
     EPOCH_MS = "epoch_ms"  # Unix milliseconds
+    EPOCH_US = "epoch_us"  # Unix microseconds
+    EPOCH_NS = "epoch_ns"  # Unix nanoseconds
     STRPTIME = "strptime"  # text in ``ts_strptime`` format (C strptime codes), read as UTC
     DATE_PLUS_MS = "date_plus_ms"  # a date column plus milliseconds in ``ts_offset_ms_column``
     ORDINAL = "ordinal"  # no time in the data: the row number, as seconds after 2000-01-01
@@ -106,11 +108,31 @@ class Layout(BaseModel):
         if missing:
             raise ValueError(f"columns must map {missing} (e.g. --column {missing[0]}=SOURCE)")
         if self.ts_format is TsFormat.STRPTIME and not self.ts_strptime:
-            raise ValueError("ts_format 'strptime' needs ts_strptime, e.g. '%Y-%m-%d %H:%M:%S'")
+            raise ValueError(
+                "ts_format 'strptime' needs the format: pass --ts-strptime FORMAT (or set "
+                "ts_strptime in a layout file), e.g. --ts-strptime '%Y-%m-%d %H:%M:%S'"
+            )
         if self.ts_format is TsFormat.DATE_PLUS_MS and not self.ts_offset_ms_column:
-            raise ValueError("ts_format 'date_plus_ms' needs ts_offset_ms_column")
+            raise ValueError(
+                "ts_format 'date_plus_ms' needs ts_offset_ms_column (the column of milliseconds "
+                "added to the date); set it in a layout file"
+            )
         if not self.header and not self.source_columns:
-            raise ValueError("a layout without a header needs source_columns")
+            raise ValueError(
+                "a file without a header needs its column names: pass --source-columns "
+                "a,b,c (or set source_columns in a layout file), in file order"
+            )
+        if self.source_columns is not None:
+            repeated = sorted({c for c in self.source_columns if self.source_columns.count(c) > 1})
+            if repeated:
+                raise ValueError(f"source_columns names {repeated} more than once")
+        if self.delimiter != "whitespace" and (
+            len(self.delimiter) != 1 or not self.delimiter.isascii() or self.delimiter in '"\r\n'
+        ):
+            raise ValueError(
+                f"delimiter must be one ASCII character other than a quote or a line break "
+                f"(or 'whitespace'); got {self.delimiter!r}"
+            )
         if self.file_format not in (None, "csv", "parquet", "jsonl"):
             raise ValueError(f"file_format must be csv, parquet or jsonl; got {self.file_format!r}")
         return self
@@ -363,7 +385,9 @@ def _validated(data: dict[str, Any], origin: str) -> Layout:
         return Layout.model_validate(data)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'layout'}: {e['msg']}" for e in err.errors()
+            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in err.errors()
         )
         raise ConfigError(f"{origin}: invalid layout: {problems}") from err
 
@@ -382,7 +406,7 @@ def load_layout_file(path: Path) -> Layout:
     """
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read layout file: {err}") from err
     data.setdefault("name", path.stem)
     return _validated(data, str(path))
