@@ -66,15 +66,16 @@ EVERYTHING = (*DEFAULT, "moving_average", "lightgbm", "mlp")
 
 
 def _models(names: tuple[str, ...], horizon: int) -> dict[str, Any]:
-    from shopseq.cli.forecast import make_models
+    from shopseq.runs.catalogue import ForecasterSettings, make_forecasters
 
-    return make_models(names, horizon, THREADS)
+    return make_forecasters(names, ForecasterSettings(horizon, THREADS))
 
 
 def _config(horizon: int, folds: int = 3) -> Any:
-    from shopseq.evaluate.backtest import BacktestConfig
+    from shopseq.forecast.backtest import BacktestConfig
+    from shopseq.runs.catalogue import NO_REFIT
 
-    return BacktestConfig(horizon=horizon, n_folds=folds, no_refit=frozenset({"auto_arima"}))
+    return BacktestConfig(horizon=horizon, n_folds=folds, no_refit=NO_REFIT)
 
 
 def _summary(result: Any) -> dict[str, Any]:
@@ -108,11 +109,11 @@ def _summary(result: Any) -> dict[str, Any]:
 
 def part_real() -> dict[str, Any]:
     from shopseq.errors import InputError
-    from shopseq.evaluate.backtest import backtest, cutoffs
+    from shopseq.forecast.backtest import backtest, cutoffs
+    from shopseq.forecast.series import Freq, Metric, SeriesConfig, build_series, season_length
     from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
     from shopseq.prepare import PrepareConfig, prepare_events
     from shopseq.prepare.pipeline import PREPARED_TABLE
-    from shopseq.sequences.series import Freq, Metric, SeriesConfig, build_series, season_length
     from shopseq.store import open_store
 
     out: dict[str, Any] = {}
@@ -166,7 +167,7 @@ def part_real() -> dict[str, Any]:
                     continue
                 models = _models(EVERYTHING, horizon)
                 first = int(cutoffs(panel.n_periods, panel.season_length, _config(horizon))[0])
-                from shopseq.models.forecast_select import min_periods
+                from shopseq.forecast.base import min_periods
 
                 skipped = {m: min_periods(models[m], panel) for m in list(models)
                            if min_periods(models[m], panel) > first}  # fmt: skip
@@ -199,7 +200,7 @@ def part_real() -> dict[str, Any]:
 
 def synthetic_panel(n_series: int, length: int = 365, seed: int = 0) -> Any:
     """Series with known level, linear trend, weekly seasonality and count noise."""
-    from shopseq.sequences.series import Freq, Panel
+    from shopseq.forecast.series import Freq, Panel
 
     rng = np.random.default_rng(seed)
     t = np.arange(length)
@@ -217,7 +218,7 @@ def synthetic_panel(n_series: int, length: int = 365, seed: int = 0) -> Any:
 
 
 def part_synthetic(n_series: int, names: tuple[str, ...]) -> dict[str, Any]:
-    from shopseq.evaluate.backtest import backtest
+    from shopseq.forecast.backtest import backtest
 
     panel = synthetic_panel(1000).rows(np.arange(n_series))
     started, cpu = time.perf_counter(), time.process_time()

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
-from shopseq.models.sasrec import SASRec, SASRecConfig
+from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.nextitem.sasrec import SASRec, SASRecConfig
 from shopseq.sequences import Sequences
 
 N_ITEMS = 100_001
@@ -35,11 +35,9 @@ def main() -> None:
     histories = Sequences.from_lists([rng.integers(1, N_ITEMS, size=30) for _ in range(256)])
     one = histories.subset(np.array([0]))
     models = {
-        "sasrec (d=64, 2 blocks, max_len 50)": SASRec(
-            SASRecConfig(loss="sampled_ce", n_epochs=1, progress=False)
-        ),
-        "gru4rec (100 units)": GRU4Rec(GRU4RecConfig(n_epochs=1, progress=False)),
-        "gru4rec (512 units)": GRU4Rec(GRU4RecConfig(layers=(512,), n_epochs=1, progress=False)),
+        "sasrec (d=64, 2 blocks, max_len 50)": SASRec(SASRecConfig(loss="sampled_ce", n_epochs=1)),
+        "gru4rec (100 units)": GRU4Rec(GRU4RecConfig(n_epochs=1)),
+        "gru4rec (512 units)": GRU4Rec(GRU4RecConfig(layers=(512,), n_epochs=1)),
     }
     print("| model | one history, median ms | batch of 256, ms per history |")
     print("|---|---|---|")

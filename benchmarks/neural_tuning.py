@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from shopseq.artifacts import atomic_write_json
-from shopseq.evaluate.ranking import RankingConfig, rank_cases
-from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
-from shopseq.models.sasrec import SASRec, SASRecConfig
+from shopseq.nextitem.evaluation import RankingConfig, rank_cases
+from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.nextitem.sasrec import SASRec, SASRecConfig
+from shopseq.runtime import TorchRuntime
 from shopseq.sequences import Split
 from shopseq.sequences.benchmark_files import read_gce_gnn, read_user_item_pairs
 
@@ -55,15 +56,23 @@ ANCHORS = {
 }
 
 
+def _valid_score(training: dict[str, Any]) -> float:
+    # Runs recorded before the loop took a validation callback call it best_valid_ndcg.
+    return float(training.get("best_valid_score", training.get("best_valid_ndcg")))
+
+
 def _command(result: dict[str, Any]) -> str:
-    """The command that reproduces a result (config fields that differ from the defaults)."""
+    """The command that reproduces a result (fields that differ from the defaults)."""
     defaults = (SASRecConfig() if result["model"] == "sasrec" else GRU4RecConfig()).model_dump(
         mode="json"
     )
+    defaults.update(TorchRuntime().model_dump(mode="json"))
+    # Older results kept the runtime (threads, budget) inside the model config.
+    fields = {**result["config"], **result.get("runtime", {})}
     changed = {
         k: v
-        for k, v in result["config"].items()
-        if v != defaults.get(k) and k not in {"checkpoint", "valid_exclude_seen"}
+        for k, v in fields.items()
+        if v != defaults.get(k) and k not in {"checkpoint", "valid_exclude_seen", "progress"}
     }
     return (
         f"python benchmarks/neural_tuning.py {result['dataset']} {result['model']} "
@@ -83,7 +92,7 @@ def render(paths: list[Path]) -> None:
         if target.exists():
             # Model selection on validation only: keep whichever run validated better.
             kept = json.loads(target.read_text())
-            if kept["training"]["best_valid_ndcg"] > result["training"]["best_valid_ndcg"]:
+            if _valid_score(kept["training"]) > _valid_score(result["training"]):
                 print(f"{path}: validated worse than the kept {target.name}; not used")
                 continue
         atomic_write_json(target, result)
@@ -115,7 +124,7 @@ def render(paths: list[Path]) -> None:
             lines.append(
                 f"| {result['dataset']} | {result['model']} | {result[key]['protocol']} | "
                 f"{m['HR@10']:.4f} | {m['NDCG@10']:.4f} | {m['HR@20']:.4f} | {m['MRR@20']:.4f} | "
-                f"{training['best_valid_ndcg']:.4f} | {len(epochs)} ({training['best_epoch']}) | "
+                f"{_valid_score(training):.4f} | {len(epochs)} ({training['best_epoch']}) | "
                 f"{seconds:.0f} | {speed:.0f} | {stop} | {result['measured_at']} | "
                 f"{ANCHORS[result['dataset']]} |"
             )
@@ -152,15 +161,21 @@ def main() -> None:
     n_items = len(split.item_vocab.ids) + 1
     overrides = json.loads(args.config)
     overrides.setdefault("valid_exclude_seen", exclude_seen)
+    # Threads, time budget and checkpoint are the runtime's, not hyper-parameters.
+    runtime_fields = {
+        k: overrides.pop(k) for k in list(overrides) if k in TorchRuntime.model_fields
+    }
+    runtime_fields.setdefault("progress", True)
     if args.out is not None:  # best weights + per-epoch records while it runs
-        overrides.setdefault("checkpoint", str(args.out.with_suffix(".pt")))
+        runtime_fields.setdefault("checkpoint", str(args.out.with_suffix(".pt")))
+    runtime = TorchRuntime(**runtime_fields)
     model: SASRec | GRU4Rec
     if args.model == "sasrec":
-        model = SASRec(SASRecConfig(**overrides))
+        model = SASRec(SASRecConfig(**overrides), runtime)
     else:
-        model = GRU4Rec(GRU4RecConfig(**overrides))
+        model = GRU4Rec(GRU4RecConfig(**overrides), runtime)
     print(f"{args.dataset}: {split.report}")
-    print(f"config: {model.config.model_dump(mode='json')}")
+    print(f"config: {model.config.model_dump(mode='json')}; runtime: {runtime}")
     print(f"loaded in {time.perf_counter() - t0:.1f}s; n_items={n_items}", flush=True)
 
     model.fit(split.train, n_items, split.valid)
@@ -169,7 +184,7 @@ def main() -> None:
         raise SystemExit("the model kept no training report")
     for r in report.epochs:
         print(
-            f"epoch {r.epoch:3d} loss {r.loss:.4f} valid NDCG@10 {r.valid_ndcg:.4f} "
+            f"epoch {r.epoch:3d} loss {r.loss:.4f} valid NDCG@10 {r.valid_score:.4f} "
             f"{r.seconds:.1f}s (+{r.valid_seconds:.1f}s valid) {r.sequences_per_s:.0f} seq/s "
             f"{r.targets_per_s:.0f} targets/s threads {r.threads}",
             flush=True,
@@ -179,6 +194,7 @@ def main() -> None:
         "dataset": args.dataset,
         "model": args.model,
         "config": model.config.model_dump(mode="json"),
+        "runtime": runtime.model_dump(mode="json"),
         "training": report.to_json(),
     }
     protocols = [("full", None)] + ([(f"sampled-{sampled}", sampled)] if sampled else [])

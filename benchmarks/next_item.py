@@ -35,16 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from markdown_report import machine_line, write_section
 
 from shopseq.artifacts import atomic_write_json
-from shopseq.cli.train import (
-    BASELINES,
-    MODELS,
-    fit_model,
-    fit_sequences,
-    model_config,
-)
-from shopseq.evaluate import LeaderboardEntry, RankingConfig, build_leaderboard
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+from shopseq.nextitem.evaluation import RankingConfig
 from shopseq.prepare import PREPARED_TABLE, PrepareConfig, prepare_events
+from shopseq.runs.catalogue import NEXT_ITEM_MODELS
+from shopseq.runs.nextitem import fit_model, model_config, rank_beside_baselines
+from shopseq.runtime import TorchRuntime
 from shopseq.sequences import Sequences, Split
 from shopseq.sequences.benchmark_files import (
     read_gce_gnn,
@@ -54,6 +50,8 @@ from shopseq.sequences.benchmark_files import (
 )
 from shopseq.sequences.protocols import SplitConfig, split_events
 from shopseq.store import open_store
+
+BASELINES = sorted(name for name, spec in NEXT_ITEM_MODELS.items() if spec.baseline)
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SHOPSEQ_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -202,37 +200,28 @@ def run_dataset(
     print(f"[{name}] loaded in {time.perf_counter() - started:.1f}s: {split.report}", flush=True)
     # Popularity is always fitted: it is the reference every row is tested against.
     names = list(dict.fromkeys(["popularity", *models]))
-    entries, latency = [], {}
+    fitted, latency = [], {}
+    runtime = TorchRuntime(threads=args.threads, progress=True)
     for model_name in names:
         config = model_config(
-            model_name,
-            params.get(model_name, {}),
-            epochs=args.max_epochs,
-            threads=args.threads,
-            seed=args.seed,
+            model_name, params.get(model_name, {}), n_epochs=args.max_epochs, seed=args.seed
         )
-        model, seconds, info = fit_model(model_name, config, split)
-        print(f"[{name}] fitted {model_name} in {seconds:.1f}s {info}", flush=True)
+        done = fit_model(
+            model_name, config, runtime, split.train, split.item_vocab.size, split.valid
+        )
+        print(f"[{name}] fitted {model_name} in {done.seconds:.1f}s {done.info}", flush=True)
         histories = split.test.histories(200, np.arange(min(len(split.test), 512)))
-        latency[model_name] = _latency(model, histories)
-        entries.append(LeaderboardEntry(model_name, model, model_name in BASELINES, seconds, info))
-    counts = np.bincount(split.train.items[split.train.items > 0], minlength=split.item_vocab.size)
+        latency[model_name] = _latency(done.model, histories)
+        fitted.append(done)
     rows = []
     for protocol in spec.protocols:
-        board = build_leaderboard(
-            entries,
-            split.test,
-            split.item_vocab.size,
-            RankingConfig(
-                exclude_seen=protocol.exclude_seen,
-                sampled_negatives=protocol.sampled_negatives,
-                n_bootstrap=args.bootstrap,
-                seed=args.seed,
-            ),
-            dataset=name,
-            split=split.report.protocol,
-            item_counts=counts,
+        ranking = RankingConfig(
+            exclude_seen=protocol.exclude_seen,
+            sampled_negatives=protocol.sampled_negatives,
+            n_bootstrap=args.bootstrap,
+            seed=args.seed,
         )
+        board = rank_beside_baselines(fitted, split, ranking, dataset=name)
         for row in board.rows:
             if row.model not in models:
                 continue  # popularity only as the reference when not asked for
@@ -284,8 +273,8 @@ def catalogue_latency(models: list[str], n_items: int = 100_000) -> list[dict[st
     for name in models:
         if name not in BASELINES:
             continue  # neural models: measured by their own runs (score cost depends on config)
-        config = model_config(name, {}, epochs=None, threads=1, seed=0)
-        model, _, _ = fit_sequences(name, config, train, n_items, None)
+        config = model_config(name, {}, n_epochs=None, seed=0)
+        model = fit_model(name, config, TorchRuntime(), train, n_items, None).model
         single, batch = _latency(model, histories, repeats=200)
         rows.append({"model": name, "n_items": n_items, "ms_one": single, "ms_batch": batch})
         print(f"[latency 100k] {name}: one user {single:.2f} ms, batch {batch:.3f} ms/user")
@@ -388,7 +377,7 @@ def _parse_params(items: list[str]) -> dict[str, dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    parser.add_argument("--models", nargs="+", default=sorted(BASELINES), choices=list(MODELS))
+    parser.add_argument("--models", nargs="+", default=BASELINES, choices=list(NEXT_ITEM_MODELS))
     parser.add_argument("--params", nargs="*", default=[], help="model='{json config}'")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from shopseq.errors import InputError
-from shopseq.evaluate.forecasting import Forecast
+from shopseq.forecast.base import Forecast
+from shopseq.forecast.series import Freq, Panel
 from shopseq.plan import (
     CategoryValue,
     PlanConfig,
@@ -17,7 +18,6 @@ from shopseq.plan import (
     make_plan,
     write_plan,
 )
-from shopseq.sequences.series import Freq, Panel
 
 DS = (np.datetime64("2024-03-01") + np.arange(7)).astype("datetime64[us]")
 

@@ -1,7 +1,8 @@
 """shopseq: e-commerce behaviour logs to analyses, predictions and plans.
 
 The public API of the foundation stages; models, analyses and forecasts live in their subpackages
-(`shopseq.models`, `shopseq.analyze`, ...).
+(`shopseq.nextitem`, `shopseq.forecast`, `shopseq.analyze`, ...); the jobs that string them
+together are in `shopseq.runs`.
 """
 
 from shopseq.errors import (

@@ -13,11 +13,20 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_dir", "atomic_path", "atomic_write_bytes", "atomic_write_json", "read_json"]
+import numpy as np
+
+__all__ = [
+    "atomic_dir",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "json_value",
+    "read_json",
+]
 
 
 @contextmanager
@@ -52,14 +61,43 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def json_value(value: Any) -> Any:
+    """Encode the few non-JSON values shopseq writes on purpose; refuse anything else.
+
+    Used as ``json.dumps(..., default=json_value)``. Dates and times become ISO 8601 text, paths
+    their string, NumPy scalars their Python value. Any other object raises, so a dataclass or a
+    model never lands in a file as its ``repr`` (convert it with ``asdict`` / ``model_dump``).
+
+    Args:
+        value: What ``json`` could not encode.
+
+    Returns:
+        A JSON-encodable value.
+
+    Raises:
+        TypeError: For any other type.
+    """
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(
+        f"cannot write a {type(value).__name__} as JSON; convert it first "
+        "(dataclasses.asdict, model_dump(mode='json'))"
+    )
+
+
 def atomic_write_json(path: Path, payload: Any) -> None:
     """Write ``payload`` as indented JSON atomically.
 
     Args:
         path: Destination file.
-        payload: JSON-serialisable value (datetimes and paths are written as strings).
+        payload: JSON value; dates, times, paths and NumPy scalars are encoded by
+            :func:`json_value`, any other object raises ``TypeError``.
     """
-    text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+    text = json.dumps(payload, indent=2, sort_keys=True, default=json_value) + "\n"
     atomic_write_bytes(path, text.encode())
 
 

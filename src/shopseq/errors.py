@@ -32,6 +32,7 @@ __all__ = [
     "StoreError",
     "UnknownIdError",
     "UnreadableFileError",
+    "check_is_fitted",
 ]
 
 
@@ -179,6 +180,21 @@ class UnknownIdError(InputError, LookupError):
 
 class NotFittedError(ShopseqError, AttributeError):
     """A model was used before ``fit``."""
+
+
+def check_is_fitted(model: object, attribute: str) -> None:
+    """Raise :class:`NotFittedError` unless ``model`` has the learned ``attribute``.
+
+    Args:
+        model: Any estimator (next-item model, forecaster, per-user model).
+        attribute: A learned attribute (ends in ``_``), ``None`` or absent before ``fit``.
+
+    Raises:
+        NotFittedError: If the model was not fitted.
+    """
+    if getattr(model, attribute, None) is None:
+        name = type(model).__name__
+        raise NotFittedError(f"{name} is not fitted yet: call fit before using it")
 
 
 class ArtifactError(ShopseqError):

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shopseq.artifacts import atomic_write_bytes, atomic_write_json
 from shopseq.errors import InputError
-from shopseq.evaluate.forecasting import Forecast
-from shopseq.sequences.series import TOTAL, Panel
+from shopseq.forecast.base import Forecast
+from shopseq.forecast.series import TOTAL, Panel
 
 __all__ = [
     "AllocationRule",

@@ -66,3 +66,22 @@ def test_bad_flags_exit_2(store_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "'freq' parameter must be 'D' or 'h'" in capsys.readouterr().err
     assert run(["forecast", "--models", "prophet", "--store", str(store_path)]) == 2
     assert "unknown model(s) ['prophet']" in capsys.readouterr().err
+    assert run(["forecast", "--strategy", "best", "--store", str(store_path)]) == 2
+    assert "--strategy: Input should be 'ensemble' or 'select'" in capsys.readouterr().err
+
+
+def test_forecast_strategy_select_is_honoured(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def chosen(strategy: str) -> set[str]:
+        out = tmp_path / strategy
+        args = ["forecast", "--metric", "views", "--horizon", "7", "--top-categories", "2",
+                "--models", "seasonal_naive,moving_average,auto_theta", "--strategy", strategy,
+                "--store", str(store_path), "--out", str(out), "--threads", "1"]  # fmt: skip
+        assert run(args) == 0
+        assert f"final forecast: {strategy} per series" in capsys.readouterr().out
+        return {r["model"] for r in json.loads((out / "forecasts.json").read_text())}
+
+    # select: one model per series; ensemble: the mean of the 3 best ('+'-joined).
+    assert all("+" not in m for m in chosen("select"))
+    assert all(m.count("+") == 2 for m in chosen("ensemble"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shopseq.cli import run
@@ -38,44 +39,93 @@ def test_train_writes_a_complete_run_and_recommend_reads_it(
         "config.json",
         "metrics.json",
         "manifest.json",
-        "items.parquet",
-        "owners.parquet",
+        "vocab/items.parquet",
+        "vocab/owners.parquet",
         "histories.npz",
+        "popularity.npy",
         "model/weights.npz",
     ):
         assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert (manifest["layout"], manifest["version"], manifest["kind"]) == (
+        "shopseq-run",
+        1,
+        "next_item",
+    )
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "markov" and config["split"]["protocol"] == "time_cut"
+    # The split report is a JSON object, not a repr string (no `default=str` in the writers).
+    assert isinstance(config["split_report"], dict)
+    assert config["split_report"]["protocol"] == "time_cut"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     models = {row["model"] for row in metrics["rows"]}
     assert models == {"markov", "popularity"}  # never a metric without its baseline
     markov = next(r for r in metrics["rows"] if r["model"] == "markov")
     assert 0.0 <= markov["metrics"]["NDCG@10"] <= 1.0 and markov["exclude_seen"] is True
 
-    user = Vocabulary.load("user", run_dir / "owners.parquet").ids[0].as_py()
+    user = Vocabulary.load("user", run_dir / "vocab" / "owners.parquet").ids[0].as_py()
     capsys.readouterr()
     assert run(["recommend", "--run", str(run_dir), "--user", user, "-k", "5"]) == 0
     out = capsys.readouterr().out
     assert f"Top 5 for {user}" in out
 
 
-def test_recommend_unknown_user_is_a_clear_error(
+def test_recommend_answers_an_unknown_user_with_popularity_or_the_session_so_far(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = tmp_path / "run"
+    assert run(["train", "-m", "markov", "--store", str(store_path), "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert run(["recommend", "--run", str(run_dir), "--user", "no-such-user", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "'no-such-user' is not in this run and no recent items were given" in out
+    counts = np.load(run_dir / "popularity.npy")
+    items = Vocabulary.load("item", run_dir / "vocab" / "items.parquet")
+    top = items.decode(np.argsort(-counts[1:], kind="stable")[:3] + 1)
+    assert all(str(item) in out for item in top)  # the three most popular training items
+
+    first = top[0]
+    assert run(["recommend", "--run", str(run_dir), "-u", "no-such-user", "--recent", first]) == 0
+    out = capsys.readouterr().out
+    assert "'no-such-user' is not in this run: from the 1 recent items given" in out
+
+
+def test_recommend_serves_the_history_length_evaluation_used(
+    store_path: Path, tmp_path: Path
+) -> None:
+    from shopseq.runs.nextitem import NextItemRun
+
+    run_dir = tmp_path / "run"
+    params = '{"max_len": 7, "hidden_size": 8, "n_epochs": 1}'
+    args = ["train", "-m", "sasrec", "--params", params, "--store", str(store_path)]
+    assert run([*args, "--out", str(run_dir)]) == 0
+    loaded = NextItemRun.load(run_dir)
+    assert loaded.history_len == 7 == loaded.model.max_history
+    with np.load(run_dir / "histories.npz") as data:
+        assert int(np.diff(data["offsets"]).max()) == 7  # cut as evaluation cut, not at 50
+    assert json.loads((run_dir / "config.json").read_text())["history_len"] == 7
+
+
+def test_recommend_refuses_a_run_of_another_layout_version(
     store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = tmp_path / "run"
     assert (
         run(["train", "-m", "popularity", "--store", str(store_path), "--out", str(run_dir)]) == 0
     )
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (run_dir / "manifest.json").write_text(json.dumps({**manifest, "version": 99}))
     capsys.readouterr()
-    assert run(["recommend", "--run", str(run_dir), "--user", "no-such-user"]) == 2
-    assert "user id 'no-such-user' is not in the vocabulary" in capsys.readouterr().err
+    assert run(["recommend", "--run", str(run_dir), "--user", "u1"]) == 1
+    err = capsys.readouterr().err
+    assert "run layout 'shopseq-run' version 99" in err and "reads 'shopseq-run' version 1" in err
 
 
 def test_recommend_without_run_directory_is_an_artifact_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["recommend", "--run", str(tmp_path), "--user", "u1"]) == 1
-    assert "is not a run directory" in capsys.readouterr().err
+    assert "is not a complete run directory (no manifest.json)" in capsys.readouterr().err
 
 
 def test_train_rejects_unknown_model_and_bad_params(
@@ -84,7 +134,7 @@ def test_train_rejects_unknown_model_and_bad_params(
     assert run(["train", "-m", "nope", "--store", str(store_path)]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
     assert run(["train", "-m", "sknn", "--params", '{"kk": 3}', "--store", str(store_path)]) == 2
-    assert "--params for sknn: kk: Extra inputs are not permitted" in capsys.readouterr().err
+    assert "parameters of sknn: kk: Extra inputs are not permitted" in capsys.readouterr().err
 
 
 def test_evaluate_writes_leaderboard_with_baselines(store_path: Path, tmp_path: Path) -> None:

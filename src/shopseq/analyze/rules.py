@@ -24,7 +24,6 @@ from typing import Literal
 
 import ibis
 import numpy as np
-import pandas as pd
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -195,6 +194,8 @@ def association_rules(events: ibis.Table, config: RuleConfig) -> RulesResult:
     # already cut the frame to baskets with a frequent item x at most ``max_items`` columns.
     matrix = np.zeros((n_rows, len(item_codes.dictionary)), dtype=bool)
     matrix[r, c] = True
+    import pandas as pd  # mlxtend's input; imported here to keep `shopseq --help` light
+
     frame = pd.DataFrame(matrix, columns=[str(v) for v in item_codes.dictionary.to_pylist()])
     # FP-Growth sees only baskets holding a frequent item; rescale to shares of all baskets.
     itemsets = fpgrowth(

@@ -34,6 +34,7 @@ from shopseq.analyze import (
     segment_users,
     transitions,
 )
+from shopseq.artifacts import json_value
 from shopseq.errors import ConfigError, StoreError
 from shopseq.prepare import PREPARED_TABLE
 from shopseq.schema import Action
@@ -85,7 +86,7 @@ def _events(store: Any, threads: int | None, write: bool = False) -> Iterator[tu
 
 def _emit(result: Any, as_json: bool, show: Callable[[Any], None]) -> None:
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        typer.echo(json.dumps(result.to_dict(), indent=2, default=json_value))
     else:
         show(result)
 

@@ -7,27 +7,7 @@ from typing import Annotated
 
 import typer
 
-from shopseq.evaluate.backtest import BacktestConfig
-from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
-from shopseq.plan import PlanConfig
-from shopseq.prepare import PrepareConfig
-from shopseq.prepare.profile import profile_store
-from shopseq.report import ReportConfig
-from shopseq.sequences.protocols import SplitConfig
-from shopseq.sequences.series import Metric, SeriesConfig
-from shopseq.store import open_store
-from shopseq.synthetic import GeneratorConfig
-
-from .evaluate import run_evaluate
-from .forecast import FAST_MODELS, NO_REFIT, run_forecast, show_leaderboard
-from .generate import run_generate
-from .ingest import run_ingest
 from .options import ThreadsOption, console
-from .plan import run_plan, show_plan
-from .prepare import run_prepare
-from .render import show_profile
-from .report import run_report
-from .train import load_split
 
 __all__ = ["demo"]
 
@@ -41,6 +21,29 @@ def demo(
     threads: ThreadsOption = None,
 ) -> None:
     """Generate a shop log; ingest, prepare, profile; rank models; forecast, plan; report."""
+    from shopseq.forecast.backtest import BacktestConfig
+    from shopseq.forecast.series import Metric, SeriesConfig
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
+    from shopseq.nextitem.evaluation import RankingConfig
+    from shopseq.plan import PlanConfig
+    from shopseq.prepare import PrepareConfig
+    from shopseq.prepare.profile import profile_store
+    from shopseq.report import ReportConfig
+    from shopseq.runs.catalogue import FAST_FORECASTERS, NO_REFIT
+    from shopseq.runs.forecast import ForecastJobConfig, PlanJobConfig, run_forecast, run_plan
+    from shopseq.runs.nextitem import EvaluateConfig, evaluate_next_item, load_split
+    from shopseq.sequences.protocols import SplitConfig
+    from shopseq.store import open_store
+    from shopseq.synthetic import GeneratorConfig
+
+    from .forecast import show_leaderboard as show_forecast_leaderboard
+    from .generate import run_generate
+    from .ingest import run_ingest
+    from .plan import show_plan
+    from .prepare import run_prepare
+    from .render import show_leaderboard, show_profile
+    from .report import run_report
+
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "events.csv.zst"
     store_path = workdir / "shopseq.duckdb"
@@ -59,15 +62,14 @@ def demo(
     with open_store(store_path, read_only=True, threads=threads) as store:
         show_profile(console, profile_store(store))
     console.rule("[bold]5. next-item models: train + evaluate")
-    split = load_split(store_path, SplitConfig(), threads)
-    run_evaluate(
-        ["sasrec"],
-        split,
-        dataset="demo (generated)",
-        exclude_seen=False,
-        epochs=None,
-        threads=None,
+    with console.status("building sequences and split"):
+        split = load_split(store_path, SplitConfig(), threads)
+    evaluation = EvaluateConfig(
+        models=("sasrec",),
         seed=seed,
+        ranking=RankingConfig(exclude_seen=False, seed=seed),
+        max_cases=5000,
+        dataset="demo (generated)",
         out=workdir,  # leaderboard.json beside the store: the report picks it up
         # A short neural fit keeps the demo to seconds; real runs use the defaults.
         params={
@@ -78,35 +80,28 @@ def demo(
                 "hidden_size": 32,
                 "batch_size": 256,
                 "n_epochs": 1,
-                "progress": False,
             }
         },
-        max_cases=5000,
     )
+    with console.status("fitting and ranking"):
+        board = evaluate_next_item(evaluation, split, log=console.print)
+    show_leaderboard(console, board)
     console.rule("[bold]6. forecast")
     # Few series and fast models keep this step to seconds: daily purchases, top 4 categories.
-    run = run_forecast(
-        store_path,
-        SeriesConfig(metric=Metric.PURCHASES, top_categories=4),
-        BacktestConfig(horizon=14, n_folds=3, no_refit=NO_REFIT),
-        FAST_MODELS,
-        reconcile="mint_shrink",
-        out_dir=workdir,
+    forecast_job = ForecastJobConfig(
+        series=SeriesConfig(metric=Metric.PURCHASES, top_categories=4),
+        backtest=BacktestConfig(horizon=14, n_folds=3, no_refit=NO_REFIT),
+        models=FAST_FORECASTERS,
         threads=threads or 1,
     )
-    show_leaderboard(console, run)
+    with console.status("backtesting and forecasting"):
+        show_forecast_leaderboard(console, run_forecast(store_path, forecast_job, workdir))
     console.rule("[bold]7. plan")
-    show_plan(
-        console,
-        run_plan(
-            store_path,
-            PlanConfig(budget=10_000.0, lead_periods=1),
-            horizon=14,
-            top_categories=4,
-            out_dir=workdir,
-            threads=threads or 1,
-        ),
+    plan_job = PlanJobConfig(
+        plan=PlanConfig(budget=10_000.0, lead_periods=1), top_categories=4, threads=threads or 1
     )
+    with console.status("forecasting demand and allocating"):
+        show_plan(console, run_plan(store_path, plan_job, workdir))
     console.rule("[bold]8. report")
     report_path = workdir / "report.html"
     run_report(store_path, report_path, ReportConfig(artifact_dirs=(workdir,)), threads)

@@ -3,91 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
+from pydantic import ValidationError
 
 from shopseq.errors import ConfigError
-from shopseq.evaluate import (
-    Leaderboard,
-    LeaderboardEntry,
-    RankingConfig,
-    build_leaderboard,
-    write_leaderboard_csv,
-    write_leaderboard_json,
-)
-from shopseq.sequences import Split
+from shopseq.runs.catalogue import NEXT_ITEM_MODELS
 
+from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
-from .render import show_leaderboard
-from .train import BASELINES, MODELS, _split_config, fit_model, load_split, model_config
+from .train import split_config
 
-__all__ = ["evaluate", "run_evaluate"]
-
-
-def run_evaluate(
-    names: list[str],
-    split: Split,
-    *,
-    dataset: str,
-    exclude_seen: bool,
-    epochs: int | None,
-    threads: int | None,
-    seed: int,
-    out: Path | None,
-    params: dict[str, dict[str, Any]] | None = None,
-    max_cases: int | None = None,
-) -> Leaderboard:
-    """Fit the models (baselines always included), rank the test cases, print and write.
-
-    Args:
-        names: Models to evaluate (baselines are added when absent).
-        split: The split.
-        dataset: Name for the records.
-        exclude_seen: Seen-item exclusion of the ranking.
-        epochs: Maximum epochs of neural models.
-        threads: Torch threads of neural models.
-        seed: Seed.
-        out: Directory for ``leaderboard.json`` / ``leaderboard.csv`` (``None``: do not write).
-        params: Config fields per model name.
-        max_cases: Rank a seeded random sample of this many test cases (``None``: all).
-
-    Returns:
-        The leaderboard.
-    """
-    chosen = list(dict.fromkeys([*names, *sorted(BASELINES)]))
-    entries = []
-    for name in chosen:
-        config = model_config(
-            name, (params or {}).get(name, {}), epochs=epochs, threads=threads, seed=seed
-        )
-        with console.status(f"fitting {name}"):
-            model, seconds, info = fit_model(name, config, split)
-        console.print(f"fitted {name} in {seconds:.1f}s")
-        entries.append(LeaderboardEntry(name, model, name in BASELINES, seconds, info))
-    counts = np.bincount(split.train.items[split.train.items > 0], minlength=split.item_vocab.size)
-    cases = split.test
-    if max_cases is not None and len(cases) > max_cases:
-        chosen_cases = np.random.default_rng(seed).choice(len(cases), max_cases, replace=False)
-        cases = cases.subset(np.sort(chosen_cases))
-        console.print(f"ranking a random sample of {max_cases:,} of {len(split.test):,} test cases")
-    with console.status(f"ranking {len(cases):,} test cases"):
-        board = build_leaderboard(
-            entries,
-            cases,
-            split.item_vocab.size,
-            RankingConfig(exclude_seen=exclude_seen, seed=seed),
-            dataset=dataset,
-            split=split.report.protocol,
-            item_counts=counts,
-        )
-    show_leaderboard(console, board)
-    if out is not None:
-        write_leaderboard_json(board, out / "leaderboard.json")
-        write_leaderboard_csv(board, out / "leaderboard.csv")
-        console.print(f"wrote {out / 'leaderboard.json'} and {out / 'leaderboard.csv'}")
-    return board
+__all__ = ["evaluate"]
 
 
 def evaluate(
@@ -96,7 +24,7 @@ def evaluate(
         typer.Option(
             "--model",
             "-m",
-            help=f"Model to evaluate (repeatable; default all of {sorted(MODELS)}). "
+            help=f"Model to evaluate (repeatable; default all of {sorted(NEXT_ITEM_MODELS)}). "
             "Baselines are always included.",
         ),
     ] = None,
@@ -112,26 +40,34 @@ def evaluate(
         bool, typer.Option(help="Rank targets with the history's items removed.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="Torch device of neural models.")] = "cpu",
     store: StoreOption = None,
     threads: ThreadsOption = None,
 ) -> None:
     """Evaluate models on one split (full ranking, 95 % intervals, paired test vs baseline)."""
-    names = models or list(MODELS)
-    unknown = [m for m in names if m not in MODELS]
-    if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    split = load_split(
-        store or default_store_path(),
-        _split_config(protocol, by, test_fraction, valid_fraction),
-        threads,
-    )
-    run_evaluate(
-        names,
-        split,
-        dataset=str(store or default_store_path()),
-        exclude_seen=exclude_seen,
-        epochs=epochs,
-        threads=threads,
-        seed=seed,
-        out=out,
-    )
+    from shopseq.nextitem.evaluation import RankingConfig
+    from shopseq.runs.nextitem import EvaluateConfig, evaluate_next_item, load_split
+    from shopseq.runtime import TorchRuntime
+
+    from .render import show_leaderboard
+
+    store_path = store or default_store_path()
+    try:
+        config = EvaluateConfig(
+            models=tuple(models or NEXT_ITEM_MODELS),
+            n_epochs=epochs,
+            seed=seed,
+            split=split_config(protocol, by, test_fraction, valid_fraction),
+            ranking=RankingConfig(exclude_seen=exclude_seen, seed=seed),
+            runtime=TorchRuntime(threads=threads or 1, device=device, progress=True),
+            dataset=str(store_path),
+            out=out,
+        )
+    except ValidationError as err:
+        raise ConfigError(flag_errors(err, {"models": "--model"})) from err
+    with console.status("building sequences and split"):
+        split = load_split(store_path, config.split, threads)
+    with console.status("fitting and ranking"):
+        board = evaluate_next_item(config, split, log=console.print)
+    show_leaderboard(console, board)
+    console.print(f"wrote {out / 'leaderboard.json'} and {out / 'leaderboard.csv'}")

@@ -2,103 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from shopseq.evaluate.backtest import BacktestConfig
-from shopseq.models.forecast_select import forecast_with_selection
-from shopseq.plan import Plan, PlanConfig, category_values, make_plan, write_plan
-from shopseq.prepare import PREPARED_TABLE
-from shopseq.sequences.series import Freq, Metric, SeriesConfig, build_series
-from shopseq.store import open_store
-
-from .forecast import FAST_MODELS, NO_REFIT, make_models, parse_freq
+from .forecast import parse_freq
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
-__all__ = ["PlanRun", "plan", "run_plan", "show_plan"]
+if TYPE_CHECKING:
+    from shopseq.runs.forecast import PlanRun
 
-
-@dataclass(frozen=True, slots=True)
-class PlanRun:
-    """What ``run_plan`` produced.
-
-    Attributes:
-        plan: The plan.
-        demand_metric: What demand was measured in (views, or purchases for purchase-only logs).
-        chosen: Chosen forecasting model per series.
-        paths: Files written.
-    """
-
-    plan: Plan
-    demand_metric: Metric
-    chosen: dict[str, str]
-    paths: tuple[Path, ...]
-
-
-def run_plan(
-    store_path: Path,
-    plan_config: PlanConfig,
-    *,
-    horizon: int,
-    freq: Freq = Freq.DAY,
-    top_categories: int = 10,
-    folds: int = 3,
-    model_names: Sequence[str] = FAST_MODELS,
-    out_dir: Path | None = None,
-    threads: int = 1,
-) -> PlanRun:
-    """Forecast per-category demand, value it with history, allocate the budget, write it.
-
-    Demand is views when the log has views, else purchases. Forecasts are chosen per series by
-    backtest and reconciled bottom-up so category demand adds up.
-
-    Args:
-        store_path: Event store.
-        plan_config: Budget and rule settings.
-        horizon: Periods planned.
-        freq: Period length.
-        top_categories: Categories kept by name.
-        folds: Backtest folds for model selection.
-        model_names: Line-up.
-        out_dir: Where to write ``plan.csv`` / ``plan.json`` (``None``: nowhere).
-        threads: Threads.
-
-    Returns:
-        The run.
-    """
-    with open_store(store_path, read_only=True, threads=threads) as store:
-        table = store.table(PREPARED_TABLE if store.has_table(PREPARED_TABLE) else "events")
-
-        def series(metric: Metric, categories: tuple[str, ...] | None = None) -> SeriesConfig:
-            return SeriesConfig(
-                metric=metric, freq=freq, top_categories=top_categories, categories=categories
-            )
-
-        views = build_series(table, series(Metric.VIEWS))
-        has_views = float(views.panel.filled()[0].sum()) > 0
-        demand_metric = Metric.VIEWS if has_views else Metric.PURCHASES
-        demand = views if has_views else build_series(table, series(Metric.PURCHASES))
-        # Value the same categories the demand series has (rankings differ between metrics).
-        same = demand.report.categories
-        demand = build_series(table, series(demand_metric, same))
-        orders = build_series(table, series(Metric.PURCHASES, same))
-        revenue = build_series(table, series(Metric.REVENUE, same))
-    values = category_values(
-        demand.panel, orders.panel, revenue.panel, plan_config.lookback_periods
-    )
-    models = make_models(model_names, horizon, threads)
-    config = BacktestConfig(horizon=horizon, n_folds=folds, no_refit=NO_REFIT)
-    result = forecast_with_selection(demand.panel, models, config, reconcile_method="bottom_up")
-    plan = make_plan(result.forecast, values, plan_config)
-    paths = write_plan(plan, out_dir) if out_dir is not None else ()
-    chosen = dict(zip(result.forecast.ids, result.chosen, strict=True))
-    return PlanRun(plan, demand_metric, chosen, paths)
+__all__ = ["plan", "show_plan"]
 
 
 def show_plan(out: Console, run: PlanRun, *, n_rows: int = 10) -> None:
@@ -116,7 +34,7 @@ def show_plan(out: Console, run: PlanRun, *, n_rows: int = 10) -> None:
         table.add_column(column, justify="left" if column == "category" else "right")
     for entry in plan.by_category():
         table.add_row(
-            entry["category"],
+            escape(entry["category"]),
             f"{entry['budget']:,.2f}",
             f"{entry['orders']:,.1f}",
             f"{entry['revenue']:,.2f}",
@@ -129,10 +47,10 @@ def show_plan(out: Console, run: PlanRun, *, n_rows: int = 10) -> None:
     for row in plan.rows[:n_rows]:
         rows.add_row(
             f"{row.spend_date:%Y-%m-%d %H:%M}",
-            row.category,
+            escape(row.category),
             f"{row.budget:,.2f}",
             f"{row.orders:,.1f} [{row.orders_lo:,.1f}, {row.orders_hi:,.1f}]",
-            row.reason,
+            escape(row.reason),
         )
     out.print(rows)
     total = sum(r.budget for r in plan.rows)
@@ -158,14 +76,17 @@ def plan(
     threads: ThreadsOption = None,
 ) -> None:
     """Allocate a marketing budget across categories and days ahead of forecast demand peaks."""
-    run = run_plan(
-        store or default_store_path(),
-        PlanConfig(budget=budget, lead_periods=lead),
+    from shopseq.plan import PlanConfig
+    from shopseq.runs.forecast import PlanJobConfig, run_plan
+
+    config = PlanJobConfig(
+        plan=PlanConfig(budget=budget, lead_periods=lead),
         horizon=horizon,
         freq=parse_freq(freq),
         top_categories=top_categories,
         folds=folds,
-        out_dir=out,
         threads=threads or 1,
     )
+    with console.status("forecasting demand and allocating"):
+        run = run_plan(store or default_store_path(), config, out)
     show_plan(console, run)

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shopseq.evaluate import Leaderboard
 from shopseq.ingest import IngestReport
+from shopseq.nextitem.leaderboard import Leaderboard
 from shopseq.prepare import PrepareReport
 from shopseq.prepare.profile import DatasetProfile, Quantiles
 

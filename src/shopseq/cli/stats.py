@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from shopseq.artifacts import json_value
 from shopseq.prepare.profile import profile_store
 from shopseq.store import open_store
 
@@ -25,6 +26,6 @@ def stats(
     with open_store(store or default_store_path(), read_only=True, threads=threads) as opened:
         profile = profile_store(opened)
     if as_json:
-        typer.echo(json.dumps(profile.to_dict(), indent=2, default=str))
+        typer.echo(json.dumps(profile.to_dict(), indent=2, default=json_value))
     else:
         show_profile(console, profile)

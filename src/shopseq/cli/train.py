@@ -1,168 +1,28 @@
 """`shopseq train`: fit one next-item model on the store's prepared events; write a run directory.
 
-A run directory holds everything ``shopseq recommend`` (and later the service) needs, without the
-store: ``config.json`` (model, its parameters, the split), ``model/`` (weights, no pickle),
-``items.parquet`` / ``owners.parquet`` (vocabularies), ``histories.npz`` (each owner's recent
-items), ``metrics.json`` (test metrics beside the popularity baseline) and ``manifest.json``.
+The run directory (layout in ``runs/rundir.py``) holds everything ``shopseq recommend`` and the
+service need, without the store.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 import typer
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-import shopseq
-from shopseq.artifacts import atomic_dir, atomic_write_json
 from shopseq.errors import ConfigError
-from shopseq.evaluate import (
-    Leaderboard,
-    LeaderboardEntry,
-    RankingConfig,
-    build_leaderboard,
-)
-from shopseq.models.base import NextItemModel
-from shopseq.models.baselines import (
-    ItemKNN,
-    ItemKNNConfig,
-    MarkovChain,
-    MarkovChainConfig,
-    Popularity,
-    PopularityConfig,
-    SessionKNN,
-    SessionKNNConfig,
-)
-from shopseq.models.gru4rec import GRU4Rec, GRU4RecConfig
-from shopseq.models.sasrec import SASRec, SASRecConfig
-from shopseq.prepare import PREPARED_TABLE
-from shopseq.sequences import EvalCases, Sequences, Split
-from shopseq.sequences.protocols import SplitConfig, split_events
-from shopseq.store import open_store
+from shopseq.runs.catalogue import NEXT_ITEM_MODELS
 
+from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
-from .render import show_leaderboard
 
-__all__ = ["BASELINES", "MODELS", "fit_model", "fit_sequences", "load_split", "train"]
+if TYPE_CHECKING:
+    from shopseq.sequences.protocols import SplitConfig
 
-#: Model name -> (class, config class): the one table of models, at the edge (no registry).
-MODELS: dict[str, tuple[Any, type[BaseModel]]] = {
-    "popularity": (Popularity, PopularityConfig),
-    "markov": (MarkovChain, MarkovChainConfig),
-    "itemknn": (ItemKNN, ItemKNNConfig),
-    "sknn": (SessionKNN, SessionKNNConfig),
-    "gru4rec": (GRU4Rec, GRU4RecConfig),
-    "sasrec": (SASRec, SASRecConfig),
-}
-#: Models that count as baselines on a leaderboard.
-BASELINES = frozenset({"popularity", "markov", "itemknn", "sknn"})
-
-
-def model_config(
-    name: str, params: dict[str, Any], *, epochs: int | None, threads: int | None, seed: int
-) -> BaseModel:
-    """Build a model's config from ``--params`` and the shared flags.
-
-    Args:
-        name: Model name (key of :data:`MODELS`).
-        params: Config fields to set.
-        epochs: Maximum epochs of neural models.
-        threads: Torch threads of neural models.
-        seed: Seed of neural models.
-
-    Returns:
-        The validated config.
-
-    Raises:
-        ConfigError: For an unknown model, key or invalid value.
-    """
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    config_class = MODELS[name][1]
-    fields = dict(params)
-    shared = {"n_epochs": epochs, "threads": threads, "seed": seed}
-    for key, value in shared.items():
-        if key in config_class.model_fields and value is not None:
-            fields.setdefault(key, value)
-    try:
-        return config_class(**fields)
-    except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(f"--params for {name}: {problems}") from err
-
-
-def fit_model(
-    name: str, config: BaseModel, split: Split
-) -> tuple[NextItemModel, float, dict[str, Any]]:
-    """Fit a model on the split's training sequences (validation cases for early stopping).
-
-    Args:
-        name: Model name.
-        config: Its config.
-        split: The split (``train``, ``valid``, ``item_vocab``).
-
-    Returns:
-        The fitted model, fit seconds and facts about training (epochs, speed, threads).
-    """
-    valid = split.valid if len(split.valid) else None
-    return fit_sequences(name, config, split.train, split.item_vocab.size, valid)
-
-
-def fit_sequences(
-    name: str, config: BaseModel, train: Sequences, n_items: int, valid: EvalCases | None
-) -> tuple[NextItemModel, float, dict[str, Any]]:
-    """Fit a model on sequences and time it.
-
-    Args:
-        name: Model name.
-        config: Its config.
-        train: Training sequences.
-        n_items: Vocabulary size including padding.
-        valid: Validation cases (early stopping of neural models).
-
-    Returns:
-        The fitted model, fit seconds and facts about training (epochs, speed, threads).
-    """
-    model: NextItemModel = MODELS[name][0](config)
-    started = time.perf_counter()
-    model.fit(train, n_items, valid)
-    seconds = time.perf_counter() - started
-    info: dict[str, Any] = {}
-    report = getattr(model, "report_", None)
-    if report is not None and report.epochs:
-        epochs = report.epochs
-        info = {
-            "epochs": len(epochs),
-            "best_epoch": report.best_epoch,
-            "seconds_per_epoch": float(np.mean([e.seconds for e in epochs])),
-            "sequences_per_s": float(np.mean([e.sequences_per_s for e in epochs])),
-            "threads": epochs[0].threads,
-        }
-    return model, seconds, info
-
-
-def load_split(store_path: Path, config: SplitConfig, threads: int | None) -> Split:
-    """Read the prepared events of a store and split them.
-
-    Args:
-        store_path: The DuckDB file.
-        config: The split.
-        threads: DuckDB threads.
-
-    Returns:
-        The split.
-    """
-    with (
-        open_store(store_path, read_only=True, threads=threads) as store,
-        console.status("building sequences and split"),
-    ):
-        return split_events(store.table(PREPARED_TABLE), config)
+__all__ = ["parse_params", "split_config", "train"]
 
 
 def parse_params(text: str) -> dict[str, Any]:
@@ -186,79 +46,38 @@ def parse_params(text: str) -> dict[str, Any]:
     return value
 
 
-def _histories(split: Split, max_len: int = 50) -> dict[str, np.ndarray]:
-    """Each owner's most recent known items (all events up to the end of the data)."""
-    full = split.test.sequences if len(split.test) else split.train_full
-    recent = full.prefixes(np.arange(len(full)), full.lengths, None)
-    known = recent.items > 0
-    seq = np.repeat(np.arange(len(recent)), recent.lengths)[known]
-    items = recent.items[known]
-    counts = np.bincount(seq, minlength=len(recent))
-    from_end = np.repeat(np.cumsum(counts), counts) - np.arange(len(items)) - 1
-    keep = from_end < max_len
-    kept = np.bincount(seq[keep], minlength=len(recent))
-    return {
-        "owner": recent.owner.astype(np.int64),
-        "offsets": np.concatenate([[0], np.cumsum(kept)]).astype(np.int64),
-        "items": items[keep].astype(np.int32),
-    }
-
-
-def save_run(
-    directory: Path,
-    *,
-    name: str,
-    config: BaseModel,
-    split_config: SplitConfig,
-    split: Split,
-    model: NextItemModel,
-    board: Leaderboard,
-    info: dict[str, Any],
-) -> None:
-    """Write a complete run directory atomically.
+def split_config(protocol: str, by: str, test_fraction: float, valid: float) -> SplitConfig:
+    """The split named by the shared split flags.
 
     Args:
-        directory: Destination (replaced as a whole).
-        name: Model name.
-        config: Model config.
-        split_config: Split config.
-        split: The split (vocabularies and histories).
-        model: The fitted model.
-        board: Test leaderboard (the model beside popularity).
-        info: Training facts.
+        protocol: ``--protocol``.
+        by: ``--by``.
+        test_fraction: ``--test-fraction``.
+        valid: ``--valid-fraction``.
+
+    Returns:
+        The split config.
+
+    Raises:
+        ConfigError: Naming the flag of an invalid value.
     """
-    with atomic_dir(directory) as tmp:
-        model.save(tmp / "model")
-        split.item_vocab.save(tmp / "items.parquet")
-        split.owner_vocab.save(tmp / "owners.parquet")
-        with (tmp / "histories.npz").open("wb") as handle:
-            np.savez(handle, allow_pickle=False, **_histories(split))
-        atomic_write_json(
-            tmp / "config.json",
-            {
-                "model": name,
-                "model_class": type(model).__name__,
-                "params": config.model_dump(mode="json"),
-                "split": split_config.model_dump(mode="json"),
-                "split_report": split.report,
-                "n_items": split.item_vocab.size,
-                "shopseq_version": shopseq.__version__,
-            },
+    from shopseq.sequences.protocols import SplitConfig
+
+    try:
+        return SplitConfig(
+            protocol=protocol,  # validated by pydantic
+            by=by,
+            test_fraction=test_fraction,
+            valid_fraction=valid,
         )
-        atomic_write_json(tmp / "metrics.json", {**board.to_dict(), "training": info})
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        atomic_write_json(
-            tmp / "manifest.json",
-            {
-                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "shopseq_version": shopseq.__version__,
-                "files": {str(p.relative_to(tmp)): p.stat().st_size for p in files},
-            },
-        )
+    except ValidationError as err:
+        raise ConfigError(flag_errors(err)) from err
 
 
 def train(
-    model: Annotated[str, typer.Option("--model", "-m", help=f"One of {sorted(MODELS)}.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help=f"One of {sorted(NEXT_ITEM_MODELS)}.")
+    ],
     out: Annotated[
         Path | None, typer.Option(help="Run directory to write (default: runs/<model>).")
     ] = None,
@@ -272,86 +91,41 @@ def train(
         bool, typer.Option(help="Rank test targets with the history's items removed.")
     ] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="Torch device of neural models.")] = "cpu",
     store: StoreOption = None,
     threads: ThreadsOption = None,
 ) -> None:
     """Fit a next-item model, rank the test cases beside popularity, write a run directory."""
-    split_config = _split_config(protocol, by, test_fraction, valid_fraction)
-    config = model_config(model, parse_params(params), epochs=epochs, threads=threads, seed=seed)
-    split = load_split(store or default_store_path(), split_config, threads)
-    run_train(model, config, split_config, split, out or Path("runs") / model, exclude_seen, seed)
+    from shopseq.nextitem.evaluation import RankingConfig
+    from shopseq.runs.nextitem import TrainConfig, load_split, train_next_item
+    from shopseq.runtime import TorchRuntime
 
+    from .render import show_leaderboard
 
-def _split_config(protocol: str, by: str, test_fraction: float, valid: float) -> SplitConfig:
     try:
-        return SplitConfig(
-            protocol=protocol,  # validated by pydantic
-            by=by,
-            test_fraction=test_fraction,
-            valid_fraction=valid,
+        config = TrainConfig(
+            model=model,
+            params=parse_params(params),
+            n_epochs=epochs,
+            seed=seed,
+            split=split_config(protocol, by, test_fraction, valid_fraction),
+            ranking=RankingConfig(exclude_seen=exclude_seen, seed=seed),
+            runtime=TorchRuntime(threads=threads or 1, device=device, progress=True),
+            out=out or Path("runs") / model,
         )
     except ValidationError as err:
-        problems = "; ".join(
-            f"--{'-'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
-        raise ConfigError(problems.replace("_", "-")) from err
-
-
-def run_train(
-    name: str,
-    config: BaseModel,
-    split_config: SplitConfig,
-    split: Split,
-    out: Path,
-    exclude_seen: bool,
-    seed: int,
-) -> Leaderboard:
-    """Fit, evaluate beside popularity, save the run and print a summary.
-
-    Args:
-        name: Model name.
-        config: Model config.
-        split_config: Split config.
-        split: The split.
-        out: Run directory.
-        exclude_seen: Seen-item exclusion of the test ranking.
-        seed: Seed of the bootstrap.
-
-    Returns:
-        The test leaderboard.
-    """
+        raise ConfigError(flag_errors(err)) from err
+    with console.status("building sequences and split"):
+        split = load_split(store or default_store_path(), config.split, threads)
     console.print(
         f"{split.report.protocol}: {split.report.n_train_events:,} training events, "
         f"{len(split.valid):,} validation and {len(split.test):,} test cases, "
         f"{split.item_vocab.size - 1:,} items"
     )
-    with console.status(f"fitting {name}"):
-        model, seconds, info = fit_model(name, config, split)
-    console.print(f"fitted {name} in {seconds:.1f}s")
-    entries = [LeaderboardEntry(name, model, name in BASELINES, seconds, info)]
-    if name != "popularity":
-        reference, ref_seconds, _ = fit_model("popularity", PopularityConfig(), split)
-        entries.append(LeaderboardEntry("popularity", reference, True, ref_seconds))
-    counts = np.bincount(split.train.items[split.train.items > 0], minlength=split.item_vocab.size)
-    board = build_leaderboard(
-        entries,
-        split.test,
-        split.item_vocab.size,
-        RankingConfig(exclude_seen=exclude_seen, seed=seed),
-        dataset="store",
-        split=split.report.protocol,
-        item_counts=counts,
+    with console.status(f"fitting {model} and ranking the test cases"):
+        result = train_next_item(config, split, log=console.print)
+    show_leaderboard(console, result.leaderboard)
+    console.print(
+        f"run directory: {result.run.path}   "
+        f"(try: shopseq recommend --run {result.run.path} --user <id>)"
     )
-    save_run(
-        out,
-        name=name,
-        config=config,
-        split_config=split_config,
-        split=split,
-        model=model,
-        board=board,
-        info=info,
-    )
-    show_leaderboard(console, board)
-    console.print(f"run directory: {out}   (try: shopseq recommend --run {out} --user <id>)")
-    return board

@@ -1,0 +1,469 @@
+"""Rolling-origin backtests of forecasters, per-series selection, ensembles and a leaderboard.
+
+At each cut-off a model sees only ``panel.head(cutoff)`` -- the periods before the cut-off -- and
+forecasts the next ``horizon`` periods, which are then scored (gap periods excluded). Cut-offs are
+``step`` periods apart and the last one leaves exactly ``horizon`` periods for scoring.
+
+Two derived rows are scored without peeking: at fold ``f`` the ``selected`` row uses, per series,
+the model with the lowest mean MASE over folds ``< f``, and the ``ensemble`` row averages the
+``ensemble_size`` best of them; both are therefore scored from the second fold on. Their
+intervals are the members' intervals recalibrated on folds ``< f`` (:func:`interval_factors`:
+each model's half-widths are scaled so that its past errors fall inside as often as nominal), so
+the coverage they report is what the final, calibrated forecast can expect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shopseq.errors import InputError
+from shopseq.forecast.base import Forecast, Forecaster, UpdatableForecaster, check_levels
+from shopseq.forecast.series import Panel
+from shopseq.metrics.forecasting import coverage, mase, mase_scale, rmse, smape
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = [
+    "ENSEMBLE",
+    "SELECTED",
+    "BacktestConfig",
+    "BacktestResult",
+    "backtest",
+    "choose_per_series",
+    "combine",
+    "cutoffs",
+    "interval_factors",
+    "rescale_intervals",
+]
+
+SELECTED = "selected"
+ENSEMBLE = "ensemble"
+
+
+class BacktestConfig(BaseModel):
+    """How to backtest.
+
+    Attributes:
+        horizon: Periods forecast at each cut-off.
+        n_folds: Cut-offs.
+        step: Periods between cut-offs (``None``: the horizon, so test windows tile).
+        levels: Interval levels (per cent).
+        no_refit: Models fitted at the first cut-off only and then updated with the new history
+            keeping their parameters (when they support it; others are refitted anyway).
+        min_train: Fewest training periods at the first cut-off (``None``: two seasons).
+        ensemble_size: Models averaged per series in the ``ensemble`` row.
+        baseline: The model others are compared with (share of series beaten).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    horizon: int = Field(default=14, ge=1)
+    n_folds: int = Field(default=3, ge=1)
+    step: int | None = Field(default=None, ge=1)
+    levels: tuple[int, ...] = (80, 95)
+    no_refit: frozenset[str] = frozenset()
+    min_train: int | None = Field(default=None, ge=2)
+    ensemble_size: int = Field(default=3, ge=1)
+    baseline: str = "seasonal_naive"
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        return check_levels(value)
+
+
+def cutoffs(n_periods: int, season_length: int, config: BacktestConfig) -> np.ndarray:
+    """Training lengths at each cut-off (fold ``f`` trains on periods ``[0, cutoffs[f])``).
+
+    Args:
+        n_periods: Length of the panel.
+        season_length: Seasonal period (sets the default ``min_train``).
+        config: Horizon, folds and step.
+
+    Returns:
+        ``(n_folds,)`` increasing training lengths.
+
+    Raises:
+        InputError: If the panel is too short for the folds asked for.
+    """
+    step = config.step or config.horizon
+    last = n_periods - config.horizon
+    cuts = last - step * np.arange(config.n_folds - 1, -1, -1)
+    min_train = config.min_train or 2 * season_length
+    if cuts[0] < min_train:
+        needed = min_train + config.horizon + step * (config.n_folds - 1)
+        raise InputError(
+            f"series of {n_periods} periods are too short for {config.n_folds} folds of horizon "
+            f"{config.horizon} (step {step}) with at least {min_train} training periods; need "
+            f">= {needed} periods: use fewer folds, a shorter horizon or an hourly frequency"
+        )
+    return cuts.astype(np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    """Everything a backtest produced.
+
+    Attributes:
+        ids: Series ids.
+        cutoffs: ``(n_folds,)`` training lengths.
+        cutoff_ds: ``(n_folds,)`` start of the last training period at each cut-off.
+        actual: ``(n_folds, n_series, horizon)`` true values (NaN at gaps).
+        mask: Same shape: True where a point is scored.
+        scale: ``(n_folds, n_series)`` MASE scales from each fold's training history.
+        forecasts: Model -> fold forecasts (``None`` for folds a derived row does not score).
+        seconds: Model -> fit + predict wall time over all folds.
+        cpu_seconds: Model -> the same in CPU time of this process (robust to a busy machine).
+        failures: Model -> number of series-folds it could not fit (it then fell back to the
+            seasonal naive forecast; reported, never hidden).
+        levels: Interval levels.
+    """
+
+    ids: tuple[str, ...]
+    cutoffs: np.ndarray
+    cutoff_ds: np.ndarray
+    actual: np.ndarray
+    mask: np.ndarray
+    scale: np.ndarray
+    forecasts: dict[str, list[Forecast | None]]
+    seconds: dict[str, float]
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    levels: tuple[int, ...] = (80, 95)
+
+    @property
+    def models(self) -> list[str]:
+        """Model names (derived rows last)."""
+        return list(self.forecasts)
+
+    def metric(self, name: str, model: str) -> np.ndarray:
+        """One metric for one model.
+
+        Args:
+            name: ``mase``, ``smape``, ``rmse`` or ``coverage-<level>``.
+            model: Model name.
+
+        Returns:
+            ``(n_folds, n_series)`` values, NaN where the fold is not scored.
+        """
+        out = np.full(self.scale.shape, np.nan)
+        for f, fc in enumerate(self.forecasts[model]):
+            if fc is None:
+                continue
+            a, m = self.actual[f], self.mask[f]
+            if name == "mase":
+                out[f] = mase(a, fc.mean, self.scale[f], m)
+            elif name == "smape":
+                out[f] = smape(a, fc.mean, m)
+            elif name == "rmse":
+                out[f] = rmse(a, fc.mean, m)
+            elif name.startswith("coverage-"):
+                level = int(name.removeprefix("coverage-"))
+                out[f] = coverage(a, fc.lower[level], fc.upper[level], m)
+            else:
+                raise InputError(f"unknown metric {name!r}; expected mase, smape, rmse, coverage-L")
+        return out
+
+    def scores(self) -> pl.DataFrame:
+        """One row per model, series and scored fold.
+
+        Returns:
+            Columns ``model, unique_id, fold, cutoff, mase, smape, rmse, coverage-<level>...``.
+        """
+        import polars as pl  # the forecast extra; only the frame outputs need it
+
+        names = ["mase", "smape", "rmse", *(f"coverage-{lv}" for lv in self.levels)]
+        frames = []
+        n_folds, n = self.scale.shape
+        for model in self.forecasts:
+            values = {name: self.metric(name, model).reshape(-1) for name in names}
+            frame = pl.DataFrame(
+                {
+                    "model": [model] * (n_folds * n),
+                    "unique_id": list(self.ids) * n_folds,
+                    "fold": np.repeat(np.arange(n_folds), n),
+                    "cutoff": np.repeat(self.cutoff_ds, n),
+                    **values,
+                }
+            )
+            frames.append(frame.filter(pl.col("mase").is_not_nan()))
+        return pl.concat(frames)
+
+    def per_series(self, name: str = "mase") -> dict[str, np.ndarray]:
+        """Mean over scored folds of one metric, per model and series.
+
+        Args:
+            name: Metric name.
+
+        Returns:
+            Model -> ``(n_series,)``.
+        """
+        out = {}
+        for model in self.forecasts:
+            values = self.metric(name, model)
+            ok = np.isfinite(values)
+            out[model] = np.where(
+                ok.any(axis=0), np.where(ok, values, 0).sum(0) / np.maximum(ok.sum(0), 1), np.nan
+            )
+        return out
+
+    def leaderboard(self, baseline: str = "seasonal_naive") -> pl.DataFrame:
+        """Mean metrics per model, best MASE first.
+
+        ``beats_baseline`` is the share of series whose mean MASE is below the baseline's, each
+        pair compared on the folds both scored.
+
+        Args:
+            baseline: Model the others are compared with.
+
+        Returns:
+            One row per model.
+        """
+        import polars as pl  # the forecast extra; only the frame outputs need it
+
+        rows = []
+        base = self.metric("mase", baseline) if baseline in self.forecasts else None
+        for model in self.forecasts:
+            row: dict[str, object] = {"model": model}
+            m = self.metric("mase", model)
+            row["mase"] = _finite_mean(m)
+            row["mase_median"] = _finite_median(m)
+            row["smape"] = _finite_mean(self.metric("smape", model))
+            row["rmse"] = _finite_mean(self.metric("rmse", model))
+            for level in self.levels:
+                row[f"coverage-{level}"] = float(
+                    _finite_mean(self.metric(f"coverage-{level}", model))
+                )
+            if base is not None:
+                row["beats_baseline"] = _share_better(m, base)
+            row["folds"] = sum(fc is not None for fc in self.forecasts[model])
+            row["seconds"] = self.seconds.get(model, 0.0)
+            row["cpu_seconds"] = self.cpu_seconds.get(model, 0.0)
+            row["failures"] = self.failures.get(model, 0)
+            rows.append(row)
+        return pl.DataFrame(rows).sort("mase", nulls_last=True)
+
+
+def _finite_mean(values: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    return float(values[ok].mean()) if ok.any() else float("nan")
+
+
+def _finite_median(values: np.ndarray) -> float:
+    ok = np.isfinite(values)
+    return float(np.median(values[ok])) if ok.any() else float("nan")
+
+
+def _column_means(values: np.ndarray) -> np.ndarray:
+    """Mean of the finite values per column (NaN for a column without any), without warnings."""
+    ok = np.isfinite(values)
+    total = np.where(ok, values, 0.0).sum(axis=0)
+    return np.where(ok.any(axis=0), total / np.maximum(ok.sum(axis=0), 1), np.nan)
+
+
+def _share_better(model: np.ndarray, baseline: np.ndarray) -> float:
+    both = np.isfinite(model) & np.isfinite(baseline)
+    series = both.any(axis=0)
+    if not series.any():
+        return float("nan")
+    a = np.where(both, model, 0).sum(0) / np.maximum(both.sum(0), 1)
+    b = np.where(both, baseline, 0).sum(0) / np.maximum(both.sum(0), 1)
+    return float(np.mean(a[series] < b[series]))
+
+
+def backtest(
+    panel: Panel, models: Mapping[str, Forecaster], config: BacktestConfig
+) -> BacktestResult:
+    """Rolling-origin cross-validation of every model on every series.
+
+    Args:
+        panel: The series (gaps are imputed for fitting and skipped when scoring).
+        models: Name -> forecaster.
+        config: Horizon, folds, levels and refit policy.
+
+    Returns:
+        Forecasts per fold and model, with the derived ``selected`` and ``ensemble`` rows.
+
+    Raises:
+        InputError: If there are no models or the panel is too short.
+    """
+    if not models:
+        raise InputError("backtest needs at least one model")
+    cuts = cutoffs(panel.n_periods, panel.season_length, config)
+    h, levels = config.horizon, config.levels
+    n_folds = len(cuts)
+    actual = np.stack([panel.y[:, c : c + h] for c in cuts])
+    mask = np.stack([~panel.gap[:, c : c + h] for c in cuts]) & np.isfinite(actual)
+    scale = np.stack([mase_scale(panel.y[:, :c], panel.season_length) for c in cuts])
+    forecasts: dict[str, list[Forecast | None]] = {}
+    seconds: dict[str, float] = {}
+    cpu_seconds: dict[str, float] = {}
+    failures: dict[str, int] = {}
+    for name, model in models.items():
+        started, cpu_started = time.perf_counter(), time.process_time()
+        folds: list[Forecast | None] = []
+        n_failed = 0
+        for f, cut in enumerate(cuts):
+            history = panel.head(int(cut))
+            if f > 0 and name in config.no_refit and isinstance(model, UpdatableForecaster):
+                model.update(history)
+            else:
+                model.fit(history)
+            folds.append(model.predict(h, levels))
+            n_failed += int(getattr(model, "n_failed_", 0) or 0)
+        seconds[name] = time.perf_counter() - started
+        cpu_seconds[name] = time.process_time() - cpu_started
+        forecasts[name] = folds
+        failures[name] = n_failed
+    result = BacktestResult(
+        ids=panel.ids,
+        cutoffs=cuts,
+        cutoff_ds=panel.ds[cuts - 1],
+        actual=actual,
+        mask=mask,
+        scale=scale,
+        forecasts=forecasts,
+        seconds=seconds,
+        cpu_seconds=cpu_seconds,
+        failures=failures,
+        levels=levels,
+    )
+    if len(models) > 1 and n_folds > 1:
+        forecasts[SELECTED], forecasts[ENSEMBLE] = _nested_selection(result, config.ensemble_size)
+    return result
+
+
+def choose_per_series(
+    result: BacktestResult, *, upto_fold: int | None = None, k: int = 1
+) -> np.ndarray:
+    """The ``k`` best models per series by mean MASE over the backtest folds.
+
+    Args:
+        result: A backtest.
+        upto_fold: Use folds ``< upto_fold`` only (``None``: all folds).
+        k: Models per series.
+
+    Returns:
+        ``(n_series, k)`` indices into the base models (derived rows excluded), best first.
+    """
+    base = [m for m in result.forecasts if m not in (SELECTED, ENSEMBLE)]
+    stop = len(result.cutoffs) if upto_fold is None else upto_fold
+    scores = np.stack([_column_means(result.metric("mase", m)[:stop]) for m in base])
+    scores = np.where(np.isfinite(scores), scores, np.inf)  # (n_models, n_series)
+    return np.argsort(scores, axis=0, kind="stable")[:k].T
+
+
+def interval_factors(
+    result: BacktestResult, model: str, *, upto_fold: int | None = None
+) -> dict[int, float]:
+    """Factors that widen a model's intervals to nominal coverage on past folds (never narrow).
+
+    Per level: the conformal quantile of ``|actual - centre| / half-width`` over the scored
+    points of folds ``< upto_fold`` (all folds when ``None``), pooled across series.
+
+    Args:
+        result: A backtest.
+        model: A base model.
+        upto_fold: Use folds before this one only.
+
+    Returns:
+        Level -> factor >= 1 (1.0 when there is nothing to learn from).
+    """
+    stop = len(result.cutoffs) if upto_fold is None else upto_fold
+    out: dict[int, float] = {}
+    for level in result.levels:
+        ratios = []
+        for f in range(stop):
+            fc = result.forecasts[model][f]
+            if fc is None:
+                continue
+            half = (fc.upper[level] - fc.lower[level]) / 2.0
+            centre = (fc.upper[level] + fc.lower[level]) / 2.0
+            ok = result.mask[f] & (half > 0)
+            ratios.append(np.abs(result.actual[f] - centre)[ok] / half[ok])
+        values = np.concatenate(ratios) if ratios else np.empty(0)
+        if values.size < 10:
+            out[level] = 1.0
+            continue
+        rank = min(int(np.ceil((values.size + 1) * level / 100.0)), values.size)
+        # Only ever widen: a few easy past folds must not shrink intervals below the model's own.
+        out[level] = max(1.0, float(np.sort(values)[rank - 1]))
+    return out
+
+
+def rescale_intervals(forecast: Forecast, factors: dict[int, float]) -> Forecast:
+    """Scale each level's interval around its centre by ``factors[level]``.
+
+    Args:
+        forecast: A forecast.
+        factors: Level -> factor (from :func:`interval_factors`).
+
+    Returns:
+        The forecast with rescaled intervals (bounds kept >= 0 where they were).
+    """
+    lower, upper = {}, {}
+    for level in forecast.lower:
+        lo, hi = forecast.lower[level], forecast.upper[level]
+        centre, half = (lo + hi) / 2.0, (hi - lo) / 2.0 * factors.get(level, 1.0)
+        floor = np.where(lo >= 0, 0.0, -np.inf)
+        lower[level] = np.maximum(centre - half, floor)
+        upper[level] = centre + half
+    return Forecast(forecast.ids, forecast.ds, forecast.mean, lower, upper)
+
+
+def _nested_selection(
+    result: BacktestResult, ensemble_size: int
+) -> tuple[list[Forecast | None], list[Forecast | None]]:
+    base = [m for m in result.forecasts if m not in (SELECTED, ENSEMBLE)]
+    selected: list[Forecast | None] = [None]
+    ensemble: list[Forecast | None] = [None]
+    k = min(ensemble_size, len(base))
+    for f in range(1, len(result.cutoffs)):
+        best = choose_per_series(result, upto_fold=f, k=k)
+        folds = []
+        for m in base:
+            fc = result.forecasts[m][f]
+            if fc is None:
+                raise InputError(f"model {m} has no forecast for fold {f}")
+            folds.append(rescale_intervals(fc, interval_factors(result, m, upto_fold=f)))
+        selected.append(combine(folds, best[:, :1]))
+        ensemble.append(combine(folds, best))
+    return selected, ensemble
+
+
+def combine(forecasts: Sequence[Forecast | None], choice: np.ndarray) -> Forecast:
+    """Per series, average the forecasts (means and bounds) of the chosen models.
+
+    Averaging bounds is a heuristic for ensembles (exact when ``choice`` has one column).
+
+    Args:
+        forecasts: One forecast per model, all for the same series and periods.
+        choice: ``(n_series, k)`` model indices per series.
+
+    Returns:
+        The combined forecast.
+    """
+    present = [fc for fc in forecasts if fc is not None]
+    if len(present) != len(forecasts) or not present:
+        raise InputError("combine needs a forecast from every model")
+    rows = np.arange(choice.shape[0])[:, None]
+
+    def pick(arrays: list[np.ndarray]) -> np.ndarray:
+        stacked = np.stack(arrays)  # (n_models, n_series, h)
+        return np.asarray(stacked[choice, rows].mean(axis=1))
+
+    first = present[0]
+    return Forecast(
+        ids=first.ids,
+        ds=first.ds,
+        mean=pick([fc.mean for fc in present]),
+        lower={lv: pick([fc.lower[lv] for fc in present]) for lv in first.lower},
+        upper={lv: pick([fc.upper[lv] for fc in present]) for lv in first.upper},
+    )

@@ -1,0 +1,151 @@
+"""Rolling-origin backtest with fake forecasters: cut-offs, no future data, selection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import pytest
+
+from shopseq.errors import InputError
+from shopseq.forecast.backtest import (
+    ENSEMBLE,
+    SELECTED,
+    BacktestConfig,
+    backtest,
+    cutoffs,
+    interval_factors,
+)
+from shopseq.forecast.base import Forecast, Forecaster, UpdatableForecaster
+from shopseq.forecast.series import Freq, Panel
+
+
+def _panel(n_series: int = 3, n_periods: int = 60) -> Panel:
+    t = np.arange(n_periods, dtype=float)
+    y = np.vstack([t + 100 * i for i in range(n_series)])
+    ds = (np.datetime64("2024-01-01") + np.arange(n_periods)).astype("datetime64[us]")
+    return Panel(tuple(f"s{i}" for i in range(n_series)), ds, y, np.zeros_like(y, bool), Freq.DAY)
+
+
+class Shift:
+    """Forecasts last value + offset; records what it saw."""
+
+    def __init__(self, offset: float, width: float = 1.0) -> None:
+        self.offset, self.width = offset, width
+        self.seen: list[np.datetime64] = []
+        self.n_fit = 0
+
+    def fit(self, panel: Panel) -> Self:
+        self.panel_ = panel
+        self.seen.append(panel.ds[-1])
+        self.n_fit += 1
+        return self
+
+    def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> Forecast:
+        last = self.panel_.y[:, -1:]
+        mean = last + self.offset + np.arange(1, horizon + 1)[None, :]
+        w = {lv: np.full_like(mean, self.width) for lv in levels}
+        return Forecast(
+            self.panel_.ids,
+            self.panel_.future_ds(horizon),
+            mean,
+            {lv: mean - v for lv, v in w.items()},
+            {lv: mean + v for lv, v in w.items()},
+        )
+
+
+class UpdatableShift(Shift):
+    def update(self, panel: Panel) -> Self:
+        self.panel_ = panel
+        self.seen.append(panel.ds[-1])
+        return self
+
+
+def test_cutoffs_tile_the_end_of_the_series() -> None:
+    cuts = cutoffs(60, 7, BacktestConfig(horizon=7, n_folds=3))
+    assert cuts.tolist() == [39, 46, 53]
+    cuts = cutoffs(60, 7, BacktestConfig(horizon=7, n_folds=3, step=2))
+    assert cuts.tolist() == [49, 51, 53]
+
+
+def test_too_short_series_name_what_is_needed() -> None:
+    with pytest.raises(InputError, match=r"series of 30 periods are too short .* need >= 56"):
+        cutoffs(30, 7, BacktestConfig(horizon=14, n_folds=3))
+
+
+def test_folds_never_see_the_periods_they_forecast() -> None:
+    panel = _panel()
+    model = Shift(0.0)
+    config = BacktestConfig(horizon=7, n_folds=3)
+    result = backtest(panel, {"shift": model}, config)
+    cuts = cutoffs(panel.n_periods, 7, config)
+    for f, cut in enumerate(cuts):
+        assert model.seen[f] == panel.ds[cut - 1]  # the model saw up to the cut-off
+        fc = result.forecasts["shift"][f]
+        assert fc is not None and fc.ds[0] == panel.ds[cut]  # and forecast from the next period
+        assert fc.ds[0] > model.seen[f]
+    np.testing.assert_array_equal(result.cutoff_ds, panel.ds[cuts - 1])
+
+
+def test_perfect_model_scores_zero_and_beats_the_baseline() -> None:
+    panel = _panel()
+    result = backtest(
+        panel, {"seasonal_naive": Shift(5.0), "exact": Shift(0.0)}, BacktestConfig(horizon=7)
+    )
+    board = {row["model"]: row for row in result.leaderboard().iter_rows(named=True)}
+    assert board["exact"]["mase"] == 0.0
+    assert board["exact"]["beats_baseline"] == 1.0
+    assert board["exact"]["coverage-80"] == 1.0
+    assert board["seasonal_naive"]["coverage-80"] == 0.0  # always 5 off, width 1
+    # Nested selection: no choice at fold 0, then the exact model everywhere.
+    assert result.forecasts[SELECTED][0] is None
+    assert board[SELECTED]["mase"] == 0.0 and board[SELECTED]["folds"] == 2
+    assert ENSEMBLE in board
+    scores = result.scores()
+    assert set(scores["model"].unique()) == {"seasonal_naive", "exact", SELECTED, ENSEMBLE}
+
+
+def test_interval_recalibration_widens_too_narrow_intervals() -> None:
+    panel = _panel()
+    result = backtest(panel, {"off": Shift(2.0, width=1.0)}, BacktestConfig(horizon=7))
+    factors = interval_factors(result, "off")
+    assert factors[80] == pytest.approx(2.0)  # errors are exactly 2 half-widths
+    wide = backtest(panel, {"wide": Shift(0.5, width=10.0)}, BacktestConfig(horizon=7))
+    assert interval_factors(wide, "wide")[80] == 1.0  # never narrowed
+
+
+def test_no_refit_models_are_fitted_once_then_updated() -> None:
+    panel = _panel()
+    model = UpdatableShift(0.0)
+    assert isinstance(model, UpdatableForecaster) and isinstance(model, Forecaster)
+    config = BacktestConfig(horizon=7, n_folds=3, no_refit=frozenset({"u"}))
+    backtest(panel, {"u": model}, config)
+    assert model.n_fit == 1 and len(model.seen) == 3
+
+
+def test_gap_periods_are_not_scored() -> None:
+    panel = _panel(1)
+    gap = panel.gap.copy()
+    gap[0, -7:] = True
+    y = panel.y.copy()
+    y[0, -7:] = np.nan
+    result = backtest(
+        Panel(panel.ids, panel.ds, y, gap, Freq.DAY), {"m": Shift(0.0)}, BacktestConfig(horizon=7)
+    )
+    assert np.isnan(result.metric("mase", "m")[-1, 0])
+    assert np.isfinite(result.metric("mase", "m")[0, 0])
+
+
+def test_a_series_gapped_in_every_test_window_does_not_break_the_leaderboard() -> None:
+    panel = _panel(2)
+    y, gap = panel.y.copy(), panel.gap.copy()
+    y[1, 39:], gap[1, 39:] = np.nan, True
+    result = backtest(
+        Panel(panel.ids, panel.ds, y, gap, Freq.DAY),
+        {"seasonal_naive": Shift(1.0), "exact": Shift(0.0)},
+        BacktestConfig(horizon=7),
+    )
+    board = {row["model"]: row for row in result.leaderboard().iter_rows(named=True)}
+    assert board["exact"]["mase"] == 0.0  # series 0 only; series 1 has nothing to score
+    assert np.isnan(result.per_series("mase")["exact"][1])
