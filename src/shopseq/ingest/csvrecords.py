@@ -220,6 +220,15 @@ class CsvRecords:
         n = block.n_lines
         if n == 0:
             return ParsedBlock(self._empty_table(), [], 0)
+        if not force_slow and self._all_simple(block):
+            # The common block: no quote, and exactly the delimiters n good lines would hold.
+            # Arrow parses it whole; if any line is not one good record after all (one short,
+            # one long), Arrow reports it and the block takes the path below.
+            table = self._fast(block, None)
+            if table is not None:
+                lines = block.first_line + np.arange(n, dtype=np.int64)
+                table, bad = decode_binary(table, lines)
+                return ParsedBlock(table, bad, n)
         if force_slow:
             complex_ = np.ones(n, dtype=bool)
             n_delims = np.zeros(n, dtype=np.int64)
@@ -276,22 +285,32 @@ class CsvRecords:
 
     # -- fast path -------------------------------------------------------------------------
 
-    def _fast(self, block: LineBlock, good_idx: np.ndarray) -> pa.Table | None:
-        if not good_idx.size:
-            return self._empty_binary(np.empty(0, np.int64))
-        breaks = np.flatnonzero(np.diff(good_idx) != 1)
-        run_first = np.concatenate([[good_idx[0]], good_idx[breaks + 1]])
-        run_last = np.concatenate([good_idx[breaks], [good_idx[-1]]])
-        if run_first.size == 1:
-            data: bytes | memoryview = memoryview(block.data)[
-                int(block.starts[run_first[0]]) : int(block.nexts[run_last[0]])
-            ]
-        else:
-            view = memoryview(block.data)
-            data = b"".join(
-                view[int(block.starts[a]) : int(block.nexts[b])]
-                for a, b in zip(run_first.tolist(), run_last.tolist(), strict=True)
-            )
+    def _all_simple(self, block: LineBlock) -> bool:
+        if self.n_columns < 2 or (self.quoting and block.data.find(b'"') != -1):
+            return False
+        arr = np.frombuffer(block.data, dtype=np.uint8)
+        return int(np.count_nonzero(arr == self._delim)) == (self.n_columns - 1) * block.n_lines
+
+    def _fast(self, block: LineBlock, good_idx: np.ndarray | None) -> pa.Table | None:
+        """Parse the given lines (all when None) with Arrow; None if Arrow disagrees."""
+        expected = block.n_lines if good_idx is None else int(good_idx.size)
+        if not expected:
+            return self._empty_binary()
+        view = memoryview(block.data)
+        data: bytes | memoryview = view
+        if good_idx is not None:
+            # Contiguous runs of good lines, joined (bad lines are rare: few runs).
+            breaks = np.flatnonzero(np.diff(good_idx) != 1)
+            run_first = np.concatenate([[good_idx[0]], good_idx[breaks + 1]]).tolist()
+            run_last = np.concatenate([good_idx[breaks], [good_idx[-1]]]).tolist()
+            starts, nexts = block.starts, block.nexts
+            if len(run_first) == 1:
+                data = view[int(starts[run_first[0]]) : int(nexts[run_last[0]])]
+            else:
+                data = b"".join(
+                    view[int(starts[a]) : int(nexts[b])]
+                    for a, b in zip(run_first, run_last, strict=True)
+                )
         invalid = 0
 
         def on_invalid(row: object) -> str:
@@ -327,10 +346,9 @@ class CsvRecords:
             )
         except (pa.ArrowInvalid, pa.ArrowException):
             return None
-        if invalid or table.num_rows != good_idx.size:
+        if invalid or table.num_rows != expected:
             return None
-        table = table.rename_columns(self.needed)
-        return table.append_column(LINE_COLUMN, pa.array(good_idx, pa.int64()))
+        return table.rename_columns(self.needed)
 
     # -- slow path -------------------------------------------------------------------------
 
@@ -451,13 +469,8 @@ class CsvRecords:
 
     # -- tables ----------------------------------------------------------------------------
 
-    def _empty_binary(self, lines: np.ndarray) -> pa.Table:
-        return pa.table(
-            {
-                **{name: pa.array([], pa.binary()) for name in self.needed},
-                LINE_COLUMN: pa.array(lines, pa.int64()),
-            }
-        )
+    def _empty_binary(self) -> pa.Table:
+        return pa.table({name: pa.array([], pa.binary()) for name in self.needed})
 
     def _empty_table(self) -> pa.Table:
         return pa.table(

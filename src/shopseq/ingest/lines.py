@@ -37,60 +37,103 @@ _BOM_OTHER = (
 )
 
 
-@dataclass(frozen=True, slots=True)
 class LineBlock:
     """Whole physical lines of a file.
+
+    The line offsets are found only when asked for: a block whose lines all go straight to the
+    CSV parser needs just their count.
 
     Attributes:
         data: The bytes of the lines, terminators included.
         first_line: Physical line number of the first line (1-based).
-        starts: Offset of each line's first byte in ``data``.
-        ends: Offset just past each line's content (its terminator excluded).
-        nexts: Offset just past each line's terminator (the next line's start).
+        n_lines: Number of lines.
+        cr_newline: A lone carriage return ends a line.
     """
 
-    data: bytes
-    first_line: int
-    starts: np.ndarray
-    ends: np.ndarray
-    nexts: np.ndarray
+    __slots__ = ("_offsets", "cr_newline", "data", "first_line", "n_lines")
+
+    def __init__(
+        self,
+        data: bytes,
+        first_line: int,
+        offsets: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        *,
+        cr_newline: bool = True,
+        n_lines: int | None = None,
+    ) -> None:
+        self.data = data
+        self.first_line = first_line
+        self.cr_newline = cr_newline
+        self._offsets = offsets
+        if n_lines is None:
+            n_lines = int(offsets[0].size) if offsets is not None else int(self.starts.size)
+        self.n_lines = n_lines
+
+    @classmethod
+    def of(cls, data: bytes, first_line: int, *, cr_newline: bool) -> LineBlock:
+        """The lines of ``data`` (all of it: it ends at a terminator or the end of the file)."""
+        if not (cr_newline and data.find(b"\r") != -1):
+            arr = np.frombuffer(data, dtype=np.uint8)
+            n = int(np.count_nonzero(arr == 10)) + (0 if not data or data[-1:] == b"\n" else 1)
+            return cls(data, first_line, None, cr_newline=cr_newline, n_lines=n)
+        return cls(data, first_line, split_lines(data, cr_newline=cr_newline, final=True))
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._offsets is None:
+            starts, ends, nexts = split_lines(self.data, cr_newline=self.cr_newline, final=True)
+            self._offsets = (starts, ends, nexts)
+        return self._offsets
 
     @property
-    def n_lines(self) -> int:
-        """Number of lines."""
-        return int(self.starts.size)
+    def starts(self) -> np.ndarray:
+        """Offset of each line's first byte in ``data``."""
+        return self._arrays()[0]
+
+    @property
+    def ends(self) -> np.ndarray:
+        """Offset just past each line's content (its terminator excluded)."""
+        return self._arrays()[1]
+
+    @property
+    def nexts(self) -> np.ndarray:
+        """Offset just past each line's terminator (the next line's start)."""
+        return self._arrays()[2]
 
     def line(self, i: int) -> bytes:
         """Content of line ``i`` of the block (0-based), without its terminator."""
         return self.data[int(self.starts[i]) : int(self.ends[i])]
 
+    def _with(self, data: bytes, first_line: int, offsets: tuple[np.ndarray, ...]) -> LineBlock:
+        starts, ends, nexts = offsets
+        return LineBlock(data, first_line, (starts, ends, nexts), cr_newline=self.cr_newline)
+
     def tail(self, i: int) -> LineBlock:
         """The lines from ``i`` (0-based) to the end, as a block of their own."""
         base = int(self.starts[i]) if i < self.n_lines else len(self.data)
-        return LineBlock(
+        return self._with(
             self.data[base:],
             self.first_line + i,
-            self.starts[i:] - base,
-            self.ends[i:] - base,
-            self.nexts[i:] - base,
+            (self.starts[i:] - base, self.ends[i:] - base, self.nexts[i:] - base),
         )
 
     def head(self, n: int) -> LineBlock:
         """The first ``n`` lines, as a block of their own."""
         end = int(self.nexts[n - 1]) if n else 0
-        return LineBlock(
-            self.data[:end], self.first_line, self.starts[:n], self.ends[:n], self.nexts[:n]
+        return self._with(
+            self.data[:end], self.first_line, (self.starts[:n], self.ends[:n], self.nexts[:n])
         )
 
     def then(self, other: LineBlock) -> LineBlock:
         """This block followed by ``other`` (which must start on the next line)."""
         shift = len(self.data)
-        return LineBlock(
+        return self._with(
             self.data + other.data,
             self.first_line,
-            np.concatenate([self.starts, other.starts + shift]),
-            np.concatenate([self.ends, other.ends + shift]),
-            np.concatenate([self.nexts, other.nexts + shift]),
+            (
+                np.concatenate([self.starts, other.starts + shift]),
+                np.concatenate([self.ends, other.ends + shift]),
+                np.concatenate([self.nexts, other.nexts + shift]),
+            ),
         )
 
 
@@ -109,7 +152,9 @@ class LongLine:
     n_bytes: int
 
 
-def split_lines(data: bytes, *, cr_newline: bool, final: bool) -> tuple[np.ndarray, ...]:
+def split_lines(
+    data: bytes, *, cr_newline: bool, final: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Find the lines of ``data``.
 
     Args:
@@ -238,12 +283,12 @@ def iter_line_blocks(
             continue
         cut = len(buf) if done else _last_cut(buf, cr_newline)
         if cut:
-            data = bytes(buf[:cut])
+            with memoryview(buf) as view:
+                data = bytes(view[:cut])  # one copy (buf[:cut] would make a second)
             del buf[:cut]
             # data ends at a certain terminator (or the end of the file): all of it is lines.
-            starts, ends, nexts = split_lines(data, cr_newline=cr_newline, final=True)
-            if nexts.size:
-                block = LineBlock(data, line_no, starts, ends, nexts)
+            block = LineBlock.of(data, line_no, cr_newline=cr_newline)
+            if block.n_lines:
                 for item in _split_long(block, max_line_bytes):
                     yield item
                     n = item.n_lines if isinstance(item, LineBlock) else 1
@@ -286,6 +331,9 @@ def _first_terminator(piece: bytes, cr_newline: bool) -> tuple[int, int] | None:
 
 
 def _split_long(block: LineBlock, max_line_bytes: int) -> Iterator[LineBlock | LongLine]:
+    if len(block.data) <= max_line_bytes:  # no line of it can be too long
+        yield block
+        return
     lengths = block.ends - block.starts
     long = np.flatnonzero(lengths > max_line_bytes)
     if not long.size:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,21 +207,6 @@ def _needed(layout: Layout, found: list[str]) -> list[str]:
     return [c for c in layout.mapped_source_columns() if c in found]
 
 
-def _with_final(
-    items: Iterable[LineBlock | LongLine],
-) -> Iterator[tuple[LineBlock | LongLine, bool]]:
-    """Pair each item with whether no line block follows it directly (end or a long line)."""
-    it = iter(items)
-    try:
-        current = next(it)
-    except StopIteration:
-        return
-    for nxt in it:
-        yield current, isinstance(nxt, LongLine)
-        current = nxt
-    yield current, True
-
-
 def _long_line(item: LongLine, max_line_bytes: int) -> RejectedRow:
     return RejectedRow(
         item.line,
@@ -280,46 +265,43 @@ def _first_line_too_long(path: Path, max_line_bytes: int) -> UnreadableFileError
 def _csv_header(
     path: Path,
     layout: Layout,
-    items: Iterator[tuple[LineBlock | LongLine, bool]],
+    items: Iterator[LineBlock | LongLine],
     max_line_bytes: int,
-) -> tuple[list[str], int, tuple[LineBlock, bool] | None]:
+) -> tuple[list[str], int, LineBlock | None]:
     """Read the header record: (names, its physical lines, what is left of its block)."""
-    try:
-        item, final = next(items)
-    except StopIteration:
-        raise _no_header(path, layout) from None
+    item = next(items, None)
+    if item is None:
+        raise _no_header(path, layout)
     if isinstance(item, LongLine):
         raise _first_line_too_long(path, max_line_bytes)
     block = item
+    lines: list[str] = []
+    i = 0
     while True:
-        lines: list[str] = []
-        need_more = False
-        for i in range(block.n_lines):
+        while i < block.n_lines:
             raw = block.data[int(block.starts[i]) : int(block.nexts[i])]
             lines.append(_header_text(path, raw, block.first_line + i))
+            i += 1
             try:
                 reader = csv.reader(
                     lines, delimiter=layout.delimiter, quotechar='"', doublequote=True, strict=True
                 )
                 names = next(reader)
             except csv.Error as err:
-                if "unexpected end of data" in str(err) and not (final and i == block.n_lines - 1):
-                    continue
+                if "unexpected end of data" in str(err):
+                    continue  # a quoted header name spans lines: read on
                 raise UnreadableFileError(
                     path, f"the header is not valid CSV ({err})", line=1
                 ) from err
             except StopIteration:
                 names = []
-            rest = block.tail(i + 1)
-            return [str(n) for n in names], i + 1, (rest, final) if rest.n_lines else None
-        need_more = not final
-        if not need_more or len(block.data) > max_line_bytes:
+            rest = block.tail(i)
+            return [str(n) for n in names], i, rest if rest.n_lines else None
+        nxt = next(items, None)
+        if nxt is None or isinstance(nxt, LongLine) or len(block.data) > max_line_bytes:
             raise UnreadableFileError(
                 path, "the header opens a quoted field that never closes", line=1
             )
-        nxt, final = next(items)
-        if isinstance(nxt, LongLine):
-            raise UnreadableFileError(path, "the header is longer than the line limit", line=1)
         block = block.then(nxt)
 
 
@@ -331,17 +313,15 @@ def _read_csv(
     stats: ReadStats,
     use_threads: bool,
 ) -> Iterator[RawBatch]:
-    items = _with_final(
-        iter_line_blocks(
-            path,
-            iter_bytes(path),
-            cr_newline=True,
-            block_bytes=block_bytes,
-            max_line_bytes=max_line_bytes,
-            counter=stats._counter,
-        )
+    items = iter_line_blocks(
+        path,
+        iter_bytes(path),
+        cr_newline=True,
+        block_bytes=block_bytes,
+        max_line_bytes=max_line_bytes,
+        counter=stats._counter,
     )
-    first: tuple[LineBlock, bool] | None = None
+    first: LineBlock | None = None
     if layout.header:
         names, stats.header_lines, first = _csv_header(path, layout, items, max_line_bytes)
     else:
@@ -361,19 +341,21 @@ def _read_csv(
             return None
         return RawBatch(parsed.table, parsed.rejected, parsed.lines)
 
-    def all_items() -> Iterator[tuple[LineBlock | LongLine, bool]]:
+    def all_items() -> Iterator[LineBlock | LongLine]:
         if first is not None:
             yield first
         yield from items
 
-    for item, final in all_items():
+    # A record still open at the end of a block waits for the next one; it is resolved (its
+    # quote cannot close any more) before a too-long line and at the end of the file.
+    for item in all_items():
         if isinstance(item, LongLine):
             done = batch(parser.finish())
             if done is not None:
                 yield done
             yield RawBatch(_empty(needed), [_long_line(item, max_line_bytes)], 1)
             continue
-        done = batch(parser.feed(item, final=final))
+        done = batch(parser.feed(item, final=False))
         if done is not None:
             yield done
     done = batch(parser.finish())
