@@ -15,9 +15,10 @@ those columns (or whole rows) is withheld from the quarantine and from error mes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -292,7 +293,8 @@ def _ingest_one(
         stats=stats,
         use_threads=config.use_threads,
     )
-    with store.transaction() as con:
+    # On failure the reader is closed at once, so its buffers do not outlive the error.
+    with contextlib.closing(batches), store.transaction() as con:
         file_id = _scalar(con, "SELECT COALESCE(MAX(source_file_id), 0) + 1 FROM source_files")
         while True:
             batch = _next_batch(path, batches, redact)
@@ -354,7 +356,9 @@ def _ingest_one(
     )
 
 
-def _next_batch(path: Path, batches: Iterator[RawBatch], redact: bool) -> RawBatch | None:
+def _next_batch(
+    path: Path, batches: Generator[RawBatch, None, None], redact: bool
+) -> RawBatch | None:
     """The next batch; every error of the readers' libraries becomes a ShopseqError here."""
     try:
         return next(batches)

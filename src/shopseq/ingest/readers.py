@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,7 @@ def read_batches(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     stats: ReadStats | None = None,
     use_threads: bool = True,
-) -> Iterator[RawBatch]:
+) -> Generator[RawBatch, None, None]:
     """Stream ``path`` in blocks according to ``layout``.
 
     Args:
@@ -671,7 +671,7 @@ def _read_parquet(
         table = pa.table({**columns, LINE_COLUMN: pa.array(lines, pa.int64())})
         if bad.any():
             table = table.filter(pa.array(~bad))
-        table, undecodable = decode_binary_columns(table, [n for n in needed if n in ids])
+        table, undecodable = _decode_binary_columns(table)
         rejected += undecodable
         rejected.sort(key=lambda r: r.line)
         yield RawBatch(table, rejected, batch.num_rows)
@@ -908,17 +908,8 @@ def _parquet_plain(column: pa.Array) -> pa.Array:
         )
 
 
-def decode_binary_columns(table: pa.Table, ids: list[str]) -> tuple[pa.Table, list[RejectedRow]]:
-    """Decode the binary columns of a Parquet batch as UTF-8 (bad rows quarantined).
-
-    Args:
-        table: The batch.
-        ids: Id columns (a binary id must be UTF-8; other binary columns too).
-
-    Returns:
-        The table with string columns instead, and the rows that were not UTF-8.
-    """
-    del ids
+def _decode_binary_columns(table: pa.Table) -> tuple[pa.Table, list[RejectedRow]]:
+    """Decode the binary columns of a Parquet batch as UTF-8 (rows that are not: quarantined)."""
     binary = [n for n in table.column_names if pa.types.is_binary(table.schema.field(n).type)]
     if not binary:
         return table, []
