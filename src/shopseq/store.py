@@ -11,10 +11,21 @@ Tables
 Transforms (``prepare/``, ``sequences/``, ``analyze/`` ...) receive ``Store.table(name)`` as an
 ``ibis.Table`` and return expressions; only the store materialises them. Raw SQL is used for the
 write path of ingest (bulk appends of Arrow batches), which is engine-specific by nature.
+
+Three kinds of store run the same expressions:
+
+* a DuckDB file (:func:`open_store` on a file path; the default);
+* Spark (:func:`open_spark_store`): tables are Parquet datasets under an output path that Spark
+  can write (local, HDFS, S3-compatible), one directory per table, partitioned by event date
+  (``event_date=YYYY-MM-DD/``) when the table has a ``ts`` column;
+* such a Parquet directory read on one machine (:func:`open_store` on a directory, read-only):
+  DuckDB views over the datasets, so ``sequences``, ``train`` and ``forecast`` read what Spark
+  wrote. :meth:`Store.export_parquet` writes the same layout from a DuckDB file.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,12 +37,23 @@ import ibis
 import pyarrow as pa
 
 from shopseq.errors import StoreError
-from shopseq.schema import duckdb_ddl
+from shopseq.schema import TS, duckdb_ddl
 
-__all__ = ["DEFAULT_STORE_NAME", "Store", "open_spark_store", "open_store"]
+__all__ = [
+    "DEFAULT_STORE_NAME",
+    "PARTITION_COLUMN",
+    "Store",
+    "open_parquet_store",
+    "open_spark_store",
+    "open_store",
+]
 
 #: File name of the default store, created in the working directory by the CLI.
 DEFAULT_STORE_NAME = "shopseq.duckdb"
+
+#: Hive partition column of the Parquet tables that have a ``ts`` column (the UTC date of ``ts``);
+#: dropped again when a table is read.
+PARTITION_COLUMN = "event_date"
 
 _QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -68,12 +90,17 @@ class Store:
         connection: The raw DuckDB connection (``None`` on other engines); used by ingest's
             bulk appends only.
         spark_session: The Spark session when the store runs on Spark.
+        output: Where a Spark store writes its tables as Parquet (a directory or URI Spark can
+            write; ``None``: Spark's own warehouse).
+        partition_by_date: Partition Parquet tables that have ``ts`` by ``event_date``.
     """
 
     path: Path | None
     backend: Any
     connection: duckdb.DuckDBPyConnection | None
     spark_session: Any = None
+    output: str | None = None
+    partition_by_date: bool = True
 
     def table(self, name: str) -> ibis.Table:
         """Return a stored table as an Ibis expression.
@@ -88,7 +115,7 @@ class Store:
             StoreError: If the table does not exist.
         """
         if not self.has_table(name):
-            where = f" in {self.path}" if self.path else ""
+            where = f" in {self.path or self.output}" if self.path or self.output else ""
             hint = {
                 "events": "run `shopseq ingest` first",
                 "events_prepared": "run `shopseq prepare` first",
@@ -105,10 +132,16 @@ class Store:
         Returns:
             True if the table exists.
         """
-        return name in self.backend.list_tables()
+        if name in self.backend.list_tables():
+            return True
+        return self._register_parquet(name)
 
     def materialize(self, name: str, expr: ibis.Table) -> ibis.Table:
         """Write ``expr`` as table ``name`` (replacing it) and return the stored table.
+
+        On Spark with an ``output``, a table whose name does not start with ``_`` is written as
+        a Parquet dataset ``<output>/<name>`` (partitioned by ``event_date`` when it has ``ts``);
+        ``_``-prefixed working tables stay in Spark's warehouse (``backend.drop_table`` drops them).
 
         Args:
             name: Table name.
@@ -117,11 +150,53 @@ class Store:
         Returns:
             The stored table.
         """
+        if self._parquet_path(name) is not None:
+            self._write_parquet_spark(name, self.spark_session.sql(self.backend.compile(expr)))
+            return self.backend.table(name)
         self.backend.create_table(name, expr, overwrite=True)
         return self.backend.table(name)
 
+    def export_parquet(self, name: str, output: Path) -> Path:
+        """Write table ``name`` of a DuckDB store as ``<output>/<name>`` in the Parquet layout.
+
+        The layout a Spark store writes and reads (partitioned by ``event_date`` when the table
+        has ``ts``), so a Spark job can start from events ingested on one machine. The dataset is
+        written beside and then moved into place: a reader never sees half of it.
+
+        Args:
+            name: Table name.
+            output: The Parquet store directory.
+
+        Returns:
+            The dataset directory.
+
+        Raises:
+            StoreError: If the table does not exist or this is not a DuckDB store.
+        """
+        con = self._duckdb()
+        columns = self.table(name).columns
+        target = Path(output) / name
+        tmp = target.with_name(f".{name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        select = f"SELECT * FROM {_ident(name)}"
+        options = "FORMAT parquet"
+        if TS in columns and self.partition_by_date:
+            select = (
+                f"SELECT *, CAST({_ident(TS)} AS DATE) AS {PARTITION_COLUMN} FROM {_ident(name)}"
+            )
+            options += f", PARTITION_BY ({PARTITION_COLUMN})"
+        else:
+            tmp.mkdir()
+        destination = tmp if TS in columns and self.partition_by_date else tmp / "part-0.parquet"
+        con.execute(f"COPY ({select}) TO {_literal(str(destination))} ({options})")
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+        return target
+
     def write_arrow(self, name: str, data: pa.Table) -> ibis.Table:
-        """Write an Arrow table as table ``name`` (replacing it).
+        """Write an Arrow table as table ``name`` (replacing it; Parquet on a Spark output).
 
         Args:
             name: Table name.
@@ -133,7 +208,11 @@ class Store:
         if self.spark_session is not None:
             # Ibis goes through pandas, which turns null floats into NaN; Spark 4 reads Arrow
             # directly and keeps nulls.
-            self.spark_session.createDataFrame(data).createOrReplaceTempView(name)
+            frame = self.spark_session.createDataFrame(data)
+            if self._parquet_path(name) is not None:
+                self._write_parquet_spark(name, frame)
+            else:
+                frame.createOrReplaceTempView(name)
             return self.backend.table(name)
         self.backend.create_table(name, data, overwrite=True)
         return self.backend.table(name)
@@ -182,6 +261,42 @@ class Store:
             raise StoreError("this operation needs the embedded DuckDB store, not a Spark backend")
         return self.connection
 
+    def _parquet_path(self, name: str) -> str | None:
+        if self.spark_session is None or self.output is None or name.startswith("_"):
+            return None
+        return f"{self.output.rstrip('/')}/{name}"
+
+    def _register_parquet(self, name: str) -> bool:
+        """Register ``<output>/<name>`` as a Spark view if that dataset exists."""
+        path = self._parquet_path(name)
+        if path is None:
+            return False
+        from pyspark.errors import AnalysisException
+
+        try:
+            frame = self.spark_session.read.parquet(path)
+        except AnalysisException:  # no such path
+            return False
+        if PARTITION_COLUMN in frame.columns:
+            frame = frame.drop(PARTITION_COLUMN)
+        frame.createOrReplaceTempView(name)
+        return True
+
+    def _write_parquet_spark(self, name: str, frame: Any) -> None:
+        """Write a Spark DataFrame as ``<output>/<name>`` and register it as view ``name``."""
+        from pyspark.sql import functions as F
+
+        path = self._parquet_path(name)
+        writer_frame = frame
+        partitioned = TS in frame.columns and self.partition_by_date
+        if partitioned:
+            writer_frame = frame.withColumn(PARTITION_COLUMN, F.to_date(F.col(TS)))
+        writer = writer_frame.write.mode("overwrite")
+        if partitioned:
+            writer = writer.partitionBy(PARTITION_COLUMN)
+        writer.parquet(path)
+        self._register_parquet(name)
+
 
 def open_store(
     path: Path | None,
@@ -193,7 +308,8 @@ def open_store(
     """Open (creating if needed) the embedded DuckDB event store.
 
     Args:
-        path: DuckDB file; ``None`` opens a private in-memory store (tests, one-off runs).
+        path: DuckDB file; ``None`` opens a private in-memory store (tests, one-off runs); a
+            directory opens the Parquet tables in it read-only (:func:`open_parquet_store`).
         read_only: Open without write access (several readers may share a file).
         threads: DuckDB worker threads; ``None`` lets DuckDB use every core.
         memory_limit: DuckDB memory limit such as ``"1GB"`` (it spills to disk beyond it);
@@ -205,6 +321,13 @@ def open_store(
     Raises:
         StoreError: If the file cannot be opened (locked by another writer, corrupt, no access).
     """
+    if path is not None and path.is_dir():
+        if not read_only:
+            raise StoreError(
+                f"{path} is a Parquet store directory (written by --engine spark or `shopseq "
+                "export`); it opens read-only on one machine"
+            )
+        return open_parquet_store(path, threads=threads, memory_limit=memory_limit)
     try:
         if path is None:
             con = duckdb.connect(":memory:")
@@ -217,6 +340,18 @@ def open_store(
     except duckdb.Error as err:
         raise StoreError(f"cannot open event store {path}: {err}") from err
     # Naive timestamps are UTC everywhere; text with an offset is converted, never read as local.
+    _configure(con, threads, memory_limit)
+    if not read_only:
+        con.execute(duckdb_ddl("events"))
+        con.execute(_QUARANTINE_DDL)
+        con.execute(_SOURCE_FILES_DDL)
+    return Store(path=path, backend=ibis.duckdb.from_connection(con), connection=con)
+
+
+def _configure(
+    con: duckdb.DuckDBPyConnection, threads: int | None, memory_limit: str | None
+) -> None:
+    # Naive timestamps are UTC everywhere; text with an offset is converted, never read as local.
     con.execute("SET TimeZone = 'UTC'")
     # DuckDB's own progress bar would interleave with Rich output and corrupt --json output.
     con.execute("SET enable_progress_bar = false")
@@ -227,29 +362,120 @@ def open_store(
             con.execute("SET memory_limit = ?", [memory_limit])
         except duckdb.Error as err:
             raise StoreError(f"invalid memory limit {memory_limit!r}: {err}") from err
-    if not read_only:
-        con.execute(duckdb_ddl("events"))
-        con.execute(_QUARANTINE_DDL)
-        con.execute(_SOURCE_FILES_DDL)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def open_parquet_store(
+    path: Path, *, threads: int | None = None, memory_limit: str | None = None
+) -> Store:
+    """Open a Parquet store directory on one machine, read-only: one DuckDB view per table.
+
+    Every sub-directory holding Parquet files is a table (``event_date=`` partitions are read
+    and the partition column dropped again), so the single-machine stages read what a Spark
+    store wrote.
+
+    Args:
+        path: The directory.
+        threads: DuckDB worker threads (``None``: every core).
+        memory_limit: DuckDB memory limit.
+
+    Returns:
+        The store (``path`` is the directory; writes are refused by DuckDB).
+
+    Raises:
+        StoreError: If the directory holds no Parquet table.
+    """
+    con = duckdb.connect(":memory:")
+    _configure(con, threads, memory_limit)
+    tables = []
+    for table_dir in sorted(p for p in path.iterdir() if p.is_dir()):
+        if table_dir.name.startswith((".", "_")) or not any(table_dir.rglob("*.parquet")):
+            continue
+        partitioned = any(
+            p.is_dir() and p.name.startswith(f"{PARTITION_COLUMN}=") for p in table_dir.iterdir()
+        )
+        glob = _literal(str(table_dir / ("**/*.parquet" if partitioned else "*.parquet")))
+        source = f"read_parquet({glob}, hive_partitioning = {str(partitioned).lower()})"
+        drop = f" EXCLUDE ({PARTITION_COLUMN})" if partitioned else ""
+        con.execute(f"CREATE VIEW {_ident(table_dir.name)} AS SELECT *{drop} FROM {source}")
+        tables.append(table_dir.name)
+    if not tables:
+        con.close()
+        raise StoreError(f"{path} holds no Parquet table (one sub-directory per table expected)")
     return Store(path=path, backend=ibis.duckdb.from_connection(con), connection=con)
 
 
-def open_spark_store(session: Any) -> Store:
+def _arrow_spark_backend() -> Any:
+    """Ibis's PySpark backend, collecting results as Arrow instead of through pandas.
+
+    Ibis's ``to_pyarrow`` on PySpark goes ``toPandas`` -> Arrow: most of the Spark path's extra
+    time on 2 M events (STACK.md), and pandas turns null floats into NaN. Spark 4's
+    ``DataFrame.toArrow`` hands Arrow over directly; the result is then cast to the
+    expression's schema exactly as Ibis does.
+
+    Returns:
+        An unconnected backend instance (``.connect(session)`` it).
+    """
+    _ = ibis.pyspark  # loads the backend as Ibis does: registers its options
+    from ibis.backends.pyspark import Backend
+    from ibis.formats.pyarrow import PyArrowData
+
+    class ArrowSparkBackend(Backend):  # type: ignore[misc]
+        def to_pyarrow(
+            self,
+            expr: Any,
+            /,
+            *,
+            params: Any = None,
+            limit: int | str | None = None,
+            **kwargs: Any,
+        ) -> pa.Table:
+            self._run_pre_execute_hooks(expr)
+            table_expr = expr.as_table()
+            sql = self.compile(table_expr, params=params, limit=limit, **kwargs)
+            arrow = self._session.sql(sql).toArrow()
+            table = PyArrowData.convert_table(arrow, table_expr.schema())
+            return expr.__pyarrow_result__(table)
+
+    return ArrowSparkBackend()
+
+
+def open_spark_store(
+    session: Any, output: str | Path | None = None, *, partition_by_date: bool = True
+) -> Store:
     """Wrap a running Spark session as a store: the same Ibis transforms run on Spark.
 
     Use it when events outgrow one machine. The Spark session should use UTC
-    (``spark.sql.session.timeZone=UTC``) so that naive timestamps mean the same as in DuckDB.
-    Ingest's bulk append path is DuckDB-only; load events into Spark with Spark's own readers
-    (or ``store.write_arrow``) and run ``prepare`` / ``sequences`` / ``analyze`` expressions.
+    (``spark.sql.session.timeZone=UTC``) so that naive timestamps mean the same as in DuckDB
+    (``runs.engine`` sets it). With ``output``, tables are read from and written to Parquet
+    datasets ``<output>/<table>`` (see the module docstring), which :func:`open_store` reads
+    on one machine.
 
     Args:
         session: A ``pyspark.sql.SparkSession``.
+        output: Directory or URI of the Parquet tables (``None``: Spark's own tables and views
+            only).
+        partition_by_date: Partition tables that have ``ts`` by ``event_date``.
 
     Returns:
         A store backed by Spark (``connection`` is ``None``).
     """
     try:
-        backend = ibis.pyspark.connect(session)
+        backend = _arrow_spark_backend().connect(session)
     except ImportError as err:  # pragma: no cover - depends on the optional extra
         raise StoreError("Spark support needs: pip install 'shopseq[spark]'") from err
-    return Store(path=None, backend=backend, connection=None, spark_session=session)
+    return Store(
+        path=None,
+        backend=backend,
+        connection=None,
+        spark_session=session,
+        output=None if output is None else str(output),
+        partition_by_date=partition_by_date,
+    )

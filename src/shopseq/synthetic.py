@@ -36,6 +36,7 @@ __all__ = [
     "GenerateReport",
     "GeneratorConfig",
     "generate_events",
+    "generate_events_with_truth",
     "write_events",
 ]
 
@@ -128,6 +129,11 @@ class GeneratorConfig(BaseModel):
         promotion: Whether one week mid-period gets a traffic spike.
         dirty_fraction: Fraction of rows ``write_events`` replaces by malformed rows.
         duplicate_fraction: Fraction of clean rows ``write_events`` writes twice in a row.
+        plant_user_signals: Plant what the per-user models look for, with the truth known
+            (:func:`generate_events_with_truth`): habitual return intervals per user, a churn
+            hazard that rises as a user disengages (their gaps between sessions lengthen), longer
+            dwell in sessions that end in a purchase, and per-user spend levels. Off by default
+            so that logs generated before it existed stay identical.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -142,6 +148,7 @@ class GeneratorConfig(BaseModel):
     promotion: bool = True
     dirty_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
     duplicate_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
+    plant_user_signals: bool = False
 
     @field_validator("start")
     @classmethod
@@ -203,14 +210,65 @@ def generate_events(config: GeneratorConfig) -> pa.Table:
     Returns:
         A table with exactly ``EVENT_SCHEMA``, sorted by ``ts`` (ties keep session order).
     """
+    return _generate(config)[0]
+
+
+def generate_events_with_truth(config: GeneratorConfig) -> tuple[pa.Table, pa.Table]:
+    """Generate a log and the per-user truth behind it (``plant_user_signals`` must be on).
+
+    Args:
+        config: Size, period and seed of the log.
+
+    Returns:
+        ``(events, truth)``; ``truth`` has one row per user id: ``habit_days`` (their typical
+        days between sessions), ``disengagement`` (how fast those gaps grow, per session; 0 for a
+        steady user), ``left_day`` (day index of their last session when they left during the
+        period, else null), ``spend_level`` (mean extra items per purchase) and ``propensity``
+        (chance that a session converts).
+
+    Raises:
+        ValueError: If ``plant_user_signals`` is off (there is no planted truth then).
+    """
+    if not config.plant_user_signals:
+        raise ValueError(
+            "generate_events_with_truth needs GeneratorConfig(plant_user_signals=True)"
+        )
+    table, truth = _generate(config)
+    assert truth is not None  # planted mode always returns it
+    return table, truth
+
+
+def _generate(config: GeneratorConfig) -> tuple[pa.Table, pa.Table | None]:
     rng = np.random.default_rng(config.seed)
     catalog = _Catalog.draw(config, rng)
     day_weight = _day_weights(config, rng)
-    s = _draw_sessions(config, catalog, day_weight, rng)
+    truth: _Arrays | None = None
+    if config.plant_user_signals:
+        s, truth = _draw_planted_sessions(config, catalog, day_weight, rng)
+    else:
+        s = _draw_sessions(config, catalog, day_weight, rng)
     pos = _draw_views(s["n_views"], s["category"], catalog, rng)
     rows = _lay_out_rows(s, pos, rng)
+    if truth is not None:
+        # Spend heterogeneity: each user buys more or fewer items per purchase.
+        level = truth["spend_level"][s["user"][rows["session"]]]
+        rows["quantity"] = np.minimum(1 + rng.poisson(level), 10).astype(np.int32)
     keep = _select_sessions(config, s, rows, rng)
-    return _to_table(config, catalog, s, rows, keep)
+    table = _to_table(config, catalog, s, rows, keep)
+    if truth is None:
+        return table, None
+    users = _labels("u", config.resolved_n_users, 6)
+    truth_table = pa.table(
+        {
+            "user_id": users,
+            "habit_days": truth["habit"],
+            "disengagement": truth["drift"],
+            "left_day": pa.array(truth["left_day"], mask=truth["left_day"] < 0),
+            "spend_level": truth["spend_level"],
+            "propensity": truth["propensity"],
+        }
+    )
+    return table, truth_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +376,20 @@ def _draw_sessions(
     n = user.size
     day = _sample_days(cum_day, first_day[user], last_day[user], rng.random(n))
     day[np.cumsum(n_sessions) - n_sessions] = first_day  # every user shows up on their first day
+    return _session_details(config, catalog, user, day, favourite, propensity, rng)
+
+
+def _session_details(
+    config: GeneratorConfig,
+    catalog: _Catalog,
+    user: IntArray,
+    day: IntArray,
+    favourite: IntArray,
+    propensity: FloatArray,
+    rng: np.random.Generator,
+) -> _Arrays:
+    """Start time, category, conversion and length of sessions whose user and day are drawn."""
+    n = user.size
     weekend = (config.start.weekday() + day) % 7 >= 5
     hour_cdf = np.cumsum(np.stack([_HOURS_WEEKDAY, _HOURS_WEEKEND]), axis=1)
     hour_cdf /= hour_cdf[:, -1:]
@@ -337,6 +409,58 @@ def _draw_sessions(
         "converting": rng.random(n) < propensity[user],
         "n_views": np.minimum(rng.geometric(_P_SESSION_END, n), _MAX_VIEWS),
     }
+
+
+def _draw_planted_sessions(
+    config: GeneratorConfig, catalog: _Catalog, day_weight: FloatArray, rng: np.random.Generator
+) -> tuple[_Arrays, _Arrays]:
+    """Sessions of users with habits, disengagement and a churn hazard; and the truth.
+
+    Each user returns every ``habit`` days (gamma noise, coefficient of variation 0.35); a
+    disengaging user's gaps grow by a factor ``exp(drift)`` per session, and the chance of
+    leaving after a session rises with how far the gaps have grown (``0.02 + 0.5 (1 -
+    exp(-drift * i))`` after session ``i``), so churn follows visible disengagement.
+    """
+    n_users, n_days = config.resolved_n_users, config.n_days
+    cum_day = np.concatenate([[0.0], np.cumsum(day_weight)])
+    first_day = _sample_days(
+        cum_day, np.zeros(n_users, np.int64), np.full(n_users, n_days), rng.random(n_users)
+    )
+    propensity = rng.beta(*_PURCHASE_BETA, n_users)
+    favourite = rng.choice(config.n_categories, (n_users, 2), p=catalog.cat_weight)
+    per_user = config.n_events / (n_users * _ROWS_PER_SESSION)
+    median_habit = float(np.clip(n_days / max(4.0 * per_user, 1.0), 1.0, 30.0))
+    habit = np.clip(rng.lognormal(np.log(median_habit), 0.6, n_users), 1.0, float(n_days))
+    drift = np.where(rng.random(n_users) < 0.6, rng.exponential(0.15, n_users), 0.0)
+    spend_level = rng.lognormal(-0.5, 0.8, n_users)
+    n_sessions = np.minimum(np.ceil(n_days / habit).astype(np.int64) + 2, 400)
+    user = np.repeat(np.arange(n_users), n_sessions)
+    starts = np.cumsum(n_sessions) - n_sessions
+    index = np.arange(user.size) - np.repeat(starts, n_sessions)
+    gap = habit[user] * np.exp(np.minimum(drift[user] * index, 30.0))
+    gap *= rng.gamma(8.0, 1 / 8.0, user.size)
+    gap[index == 0] = 0.0
+    offset = np.cumsum(gap)
+    offset -= np.repeat(offset[starts], n_sessions)
+    day = first_day[user] + np.rint(offset).astype(np.int64)
+    leave = rng.random(user.size) < 0.02 + 0.5 * (1.0 - np.exp(-drift[user] * index))
+    left_before = np.cumsum(leave) - np.repeat(np.cumsum(leave)[starts] - leave[starts], n_sessions)
+    earlier_leave = (left_before - leave) > 0  # a leave happened at an earlier session
+    held = ~earlier_leave & (day < n_days)
+    leaving = held & leave
+    left_day = np.full(n_users, -1, np.int64)
+    left_day[user[leaving]] = day[leaving]
+    s = _session_details(config, catalog, user[held], day[held], favourite, propensity, rng)
+    # Purchase intent in the path: sessions that will buy dwell longer on each page.
+    s["dwell"] = np.where(s["converting"], 1.8, 1.0)
+    truth = {
+        "habit": habit,
+        "drift": drift,
+        "left_day": left_day,
+        "spend_level": spend_level,
+        "propensity": propensity,
+    }
+    return s, truth
 
 
 def _draw_views(
@@ -401,6 +525,8 @@ def _lay_out_rows(s: _Arrays, pos: IntArray, rng: np.random.Generator) -> _Array
         item[at] = what
     # 5-120 s between events of a session (lognormal around 30 s), far below a 30-minute gap.
     gap = np.clip(np.rint(rng.lognormal(np.log(30.0), 0.7, total)), 5, 120).astype(np.int64)
+    if "dwell" in s:  # planted signals: a per-session dwell factor
+        gap = np.rint(gap * s["dwell"][np.repeat(np.arange(n_sessions), n_rows)]).astype(np.int64)
     gap[row_start] = 0
     cum = np.cumsum(gap)
     offset = cum - np.repeat(cum[row_start], n_rows)
@@ -427,9 +553,17 @@ def _select_sessions(
     key_end = user[order] * span + start[order] + rows["duration_s"][order]
     prev_end = np.concatenate([[np.iinfo(np.int64).min // 2], np.maximum.accumulate(key_end)[:-1]])
     ok = user[order] * span + start[order] >= prev_end + _MIN_SESSION_GAP_S
+    keep = np.zeros(user.size, bool)
+    if config.plant_user_signals:
+        # Trim whole users, not random sessions, so each kept user's habits stay intact.
+        held = order[ok]
+        per_user = np.bincount(user[held], weights=rows["n_rows"][held], minlength=user.max() + 1)
+        chosen = rng.permutation(per_user.size)
+        kept_users = chosen[np.cumsum(per_user[chosen]) <= config.n_events]
+        keep[held[np.isin(user[held], kept_users)]] = True
+        return keep
     candidates = rng.permutation(order[ok])
     within = np.cumsum(rows["n_rows"][candidates]) <= config.n_events
-    keep = np.zeros(user.size, bool)
     keep[candidates[within]] = True
     return keep
 

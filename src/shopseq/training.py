@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shopseq.artifacts import atomic_path, atomic_write_json, read_json
+from shopseq.distributed import ReplicaSync, broadcast_floats, sum_ints
 from shopseq.errors import ArtifactError, ShopseqError
 from shopseq.runtime import TorchRuntime
 
@@ -85,11 +86,13 @@ class EpochRecord:
         valid_score: Validation score after the epoch (``None`` without a validation callback).
         seconds: Wall-clock seconds of the training pass (validation excluded).
         valid_seconds: Wall-clock seconds of the validation pass.
-        n_sequences: Training examples (sequences, windows) the epoch went through.
+        n_sequences: Training examples (sequences, windows) the epoch went through (summed over
+            the processes of a data-parallel fit, as are ``loss`` and ``n_targets``).
         n_targets: Targets the loss covered.
         sequences_per_s: ``n_sequences / seconds``.
         targets_per_s: ``n_targets / seconds``.
-        threads: Torch intra-op threads used.
+        threads: Torch intra-op threads used (per process).
+        processes: Processes that trained together (data-parallel replicas).
     """
 
     epoch: int
@@ -102,6 +105,7 @@ class EpochRecord:
     sequences_per_s: float
     targets_per_s: float
     threads: int
+    processes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,15 +210,22 @@ def train(
 
     Call inside :func:`seeded_torch` (the models do) so init, dropout and sampling are reproducible.
 
+    With ``runtime.distributed`` (inside ``distributed.process_group``), this process is one
+    replica: ``task`` holds its shard, gradients are averaged over the processes every step
+    (``distributed.ReplicaSync``), only rank 0 validates, checkpoints and shows progress, and
+    every process keeps the same best epoch. Losses and counts in the report are over all
+    processes.
+
     Args:
-        task: The model's batches and loss.
+        task: The model's batches and loss (this process's shard when distributed).
         net: The network (its ``state_dict`` is what is kept and checkpointed).
         optimizer: The optimizer over ``net``'s parameters.
         config: Hyper-parameters of the loop.
         runtime: Threads (already set by the caller's :func:`seeded_torch`), progress bar,
-            checkpoint and time budget.
+            checkpoint, time budget and processes.
         validate: Called in eval mode under ``torch.no_grad`` after every epoch; returns the
             validation score, higher is better (``None``: train ``n_epochs``, keep the last).
+            Called on rank 0 only.
         name: Model name shown in the progress bar and in errors.
 
     Returns:
@@ -223,7 +234,13 @@ def train(
     Raises:
         ShopseqError: If the loss becomes NaN or infinite (lower the learning rate).
     """
-    rng = np.random.default_rng(config.seed)
+    rank = 0 if runtime.distributed is None else runtime.distributed.rank
+    parallel = runtime.world_size > 1
+    # One process draws from the seed alone (as it always has); replicas draw apart.
+    rng = np.random.default_rng([config.seed, rank] if parallel else config.seed)
+    sync = ReplicaSync(net, runtime) if parallel else None
+    n_sequences = sum_ints([task.n_sequences], runtime)[0]
+    main = runtime.is_main
     records: list[EpochRecord] = []
     best_state: dict[str, torch.Tensor] | None = None
     best_score: float | None = None
@@ -232,66 +249,70 @@ def train(
     stopped_early = False
     started = time.perf_counter()
     threads = torch.get_num_threads()
-    for epoch in range(1, config.n_epochs + 1):
-        net.train()
-        loss_sum, n_targets, t0 = 0.0, 0, time.perf_counter()
-        with _progress(runtime.progress) as bar:
-            bar_task = bar.add_task(f"{name} epoch {epoch}", total=task.n_batches(), loss=0.0)
-            for batch in task.batches(rng):
-                optimizer.zero_grad(set_to_none=True)
-                loss, n = task.loss(batch)
-                loss.backward()  # type: ignore[no-untyped-call]
-                optimizer.step()
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise ShopseqError(
-                        f"{name}: the training loss became {value} in epoch {epoch}; "
-                        f"lower the learning rate (lr={config.lr})"
-                    )
-                loss_sum += value * n
-                n_targets += n
-                bar.update(bar_task, advance=1, loss=loss_sum / max(n_targets, 1))
-        seconds = time.perf_counter() - t0
-        net.eval()
-        score: float | None = None
-        t1 = time.perf_counter()
-        if validate is not None:
-            with torch.no_grad():
-                score = validate()
-        records.append(
-            EpochRecord(
-                epoch=epoch,
-                loss=loss_sum / max(n_targets, 1),
-                valid_score=score,
-                seconds=seconds,
-                valid_seconds=time.perf_counter() - t1,
-                n_sequences=task.n_sequences,
-                n_targets=n_targets,
-                sequences_per_s=task.n_sequences / max(seconds, 1e-9),
-                targets_per_s=n_targets / max(seconds, 1e-9),
-                threads=threads,
+    # Replicas share their init but not their dropout: each draws from its own stream.
+    with torch.random.fork_rng(devices=[], enabled=parallel):
+        if parallel:
+            torch.default_generator.manual_seed(config.seed * 1_000_003 + rank)
+        for epoch in range(1, config.n_epochs + 1):
+            net.train()
+            t0 = time.perf_counter()
+            loss_sum, n_targets = _epoch(
+                task, optimizer, rng, sync, runtime.progress and main, f"{name} epoch {epoch}"
             )
-        )
-        improved = score is None or best_score is None or score > best_score
-        if improved:
-            best_score, best_epoch, since_best = score, epoch, 0
-            best_state = copy.deepcopy(net.state_dict())
-            if runtime.checkpoint is not None:
-                with atomic_path(runtime.checkpoint) as tmp:
-                    torch.save(best_state, tmp)
-        else:
-            since_best += 1
-        if runtime.checkpoint is not None:
-            log = runtime.checkpoint.with_name(runtime.checkpoint.name + ".epochs.json")
-            atomic_write_json(log, [asdict(r) for r in records])
-        out_of_time = (
-            runtime.max_train_seconds is not None
-            and time.perf_counter() - started >= runtime.max_train_seconds
-        )
-        out_of_patience = config.patience is not None and since_best >= config.patience
-        if (out_of_time or out_of_patience) and epoch < config.n_epochs:
-            stopped_early = True
-            break
+            mean_loss = loss_sum / max(n_targets, 1)
+            if not math.isfinite(mean_loss):
+                raise ShopseqError(
+                    f"{name}: the training loss became {mean_loss} in epoch {epoch}; "
+                    f"lower the learning rate (lr={config.lr})"
+                )
+            seconds = time.perf_counter() - t0
+            net.eval()
+            score: float | None = None
+            t1 = time.perf_counter()
+            if validate is not None and main:
+                with torch.no_grad():
+                    score = validate()
+            out_of_time = (
+                runtime.max_train_seconds is not None
+                and time.perf_counter() - started >= runtime.max_train_seconds
+            )
+            if parallel:  # rank 0 decides; every process keeps the same epoch and stops with it
+                shared = broadcast_floats(
+                    [math.nan if score is None else score, float(out_of_time)], runtime
+                )
+                score = None if validate is None else shared[0]
+                out_of_time = shared[1] > 0
+            records.append(
+                EpochRecord(
+                    epoch=epoch,
+                    loss=mean_loss,
+                    valid_score=score,
+                    seconds=seconds,
+                    valid_seconds=time.perf_counter() - t1,
+                    n_sequences=n_sequences,
+                    n_targets=n_targets,
+                    sequences_per_s=n_sequences / max(seconds, 1e-9),
+                    targets_per_s=n_targets / max(seconds, 1e-9),
+                    threads=threads,
+                    processes=runtime.world_size,
+                )
+            )
+            improved = score is None or best_score is None or score > best_score
+            if improved:
+                best_score, best_epoch, since_best = score, epoch, 0
+                best_state = copy.deepcopy(net.state_dict())
+                if runtime.checkpoint is not None and main:
+                    with atomic_path(runtime.checkpoint) as tmp:
+                        torch.save(best_state, tmp)
+            else:
+                since_best += 1
+            if runtime.checkpoint is not None and main:
+                log = runtime.checkpoint.with_name(runtime.checkpoint.name + ".epochs.json")
+                atomic_write_json(log, [asdict(r) for r in records])
+            out_of_patience = config.patience is not None and since_best >= config.patience
+            if (out_of_time or out_of_patience) and epoch < config.n_epochs:
+                stopped_early = True
+                break
     if best_state is not None:
         net.load_state_dict(best_state)
     net.eval()
@@ -302,6 +323,47 @@ def train(
         stopped_early=stopped_early,
         seconds=time.perf_counter() - started,
     )
+
+
+_END = object()
+
+
+def _epoch(
+    task: TrainingTask,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    sync: ReplicaSync | None,
+    progress: bool,
+    label: str,
+) -> tuple[float, int]:
+    """Run one epoch's steps; return (sum of loss x targets, targets), over all processes."""
+    loss_sum, n_targets = 0.0, 0
+    batches = iter(task.batches(rng))
+    with _progress(progress) as bar:
+        bar_task = bar.add_task(label, total=task.n_batches(), loss=0.0)
+        while True:
+            batch = next(batches, _END)
+            if batch is _END and sync is None:
+                break
+            optimizer.zero_grad(set_to_none=True)
+            step_loss, step_targets = 0.0, 0
+            if batch is not _END:
+                loss, n = task.loss(batch)
+                loss.backward()  # type: ignore[no-untyped-call]
+                step_loss, step_targets = float(loss.detach()) * n, n
+            if sync is not None:
+                totals = sync.reduce(step_loss, step_targets, batch is not _END)
+                if totals is None:  # no process has a batch left
+                    break
+                step_loss, step_targets = totals.loss_sum, totals.n_targets
+            # Every process steps, with or without a batch of its own: the replicas stay equal.
+            optimizer.step()
+            if not math.isfinite(step_loss):
+                return step_loss, max(step_targets, 1)
+            loss_sum += step_loss
+            n_targets += step_targets
+            bar.update(bar_task, advance=1, loss=loss_sum / max(n_targets, 1))
+    return loss_sum, n_targets
 
 
 def save_torch_model(

@@ -55,9 +55,16 @@ def test_plan_allocates_the_whole_budget(
     args = ["plan", "--budget", "5000", "--horizon", "7", "--top-categories", "3",
             "--store", str(store_path), "--out", str(tmp_path), "--threads", "1"]  # fmt: skip
     assert run(args) == 0
-    assert "Plan: budget 5,000.00" in capsys.readouterr().out
-    rows = json.loads((tmp_path / "plan.json").read_text())
-    assert sum(r["budget"] for r in rows) == pytest.approx(5000.0)
+    out = capsys.readouterr().out
+    assert "Plan (proportional): budget 5,000.00" in out
+    assert "Baseline demand, not uplift" in out
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["mode"] == "proportional"
+    assert sum(r["budget"] for r in plan["rows"]) == pytest.approx(5000.0)
+    # 'other' is reported, never funded by default.
+    other = next(t for t in plan["targets"] if t["target"] == "other")
+    assert not other["funded"] and other["budget"] == 0.0
+    assert {r["target"] for r in plan["rows"]} == {t["target"] for t in plan["targets"]} - {"other"}
     assert (tmp_path / "plan.csv").exists()
 
 

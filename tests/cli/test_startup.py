@@ -11,7 +11,7 @@ import pytest
 
 from shopseq.synthetic import GeneratorConfig, generate_events, write_events
 
-HEAVY = ("torch", "statsforecast", "lightgbm", "sklearn", "hierarchicalforecast")
+HEAVY = ("torch", "statsforecast", "lightgbm", "sklearn", "hierarchicalforecast", "pyspark")
 # Runs one command in a fresh interpreter and reports its exit code and which heavy modules it
 # imported (measured in the process itself, so nothing imported by pytest can hide one).
 PROBE = f"""

@@ -14,6 +14,7 @@ from shopseq.forecast.backtest import (
     SELECTED,
     BacktestConfig,
     backtest,
+    choose_per_series,
     cutoffs,
     interval_factors,
 )
@@ -100,19 +101,19 @@ def test_perfect_model_scores_zero_and_beats_the_baseline() -> None:
     assert board["seasonal_naive"]["coverage-80"] == 0.0  # always 5 off, width 1
     # Nested selection: no choice at fold 0, then the exact model everywhere.
     assert result.forecasts[SELECTED][0] is None
-    assert board[SELECTED]["mase"] == 0.0 and board[SELECTED]["folds"] == 2
+    assert board[SELECTED]["mase"] == 0.0 and board[SELECTED]["folds"] == "2,3"
     assert ENSEMBLE in board
     scores = result.scores()
     assert set(scores["model"].unique()) == {"seasonal_naive", "exact", SELECTED, ENSEMBLE}
 
 
-def test_interval_recalibration_widens_too_narrow_intervals() -> None:
+def test_interval_recalibration_widens_too_narrow_and_narrows_too_wide_intervals() -> None:
     panel = _panel()
     result = backtest(panel, {"off": Shift(2.0, width=1.0)}, BacktestConfig(horizon=7))
     factors = interval_factors(result, "off")
     assert factors[80] == pytest.approx(2.0)  # errors are exactly 2 half-widths
     wide = backtest(panel, {"wide": Shift(0.5, width=10.0)}, BacktestConfig(horizon=7))
-    assert interval_factors(wide, "wide")[80] == 1.0  # never narrowed
+    assert interval_factors(wide, "wide")[80] == pytest.approx(0.05)  # 0.5 off, half-width 10
 
 
 def test_no_refit_models_are_fitted_once_then_updated() -> None:
@@ -149,3 +150,79 @@ def test_a_series_gapped_in_every_test_window_does_not_break_the_leaderboard() -
     board = {row["model"]: row for row in result.leaderboard().iter_rows(named=True)}
     assert board["exact"]["mase"] == 0.0  # series 0 only; series 1 has nothing to score
     assert np.isnan(result.per_series("mase")["exact"][1])
+
+
+class Scripted:
+    """Forecasts the truth plus a per-fold offset (fold = how many times it was fitted)."""
+
+    def __init__(self, offsets: Sequence[float], truth: np.ndarray, scope: str = "any") -> None:
+        self.offsets, self.truth, self.scope = list(offsets), truth, scope
+        self.fold = -1
+
+    def fit(self, panel: Panel) -> Self:
+        self.panel_ = panel
+        self.fold += 1
+        return self
+
+    def predict(self, horizon: int, levels: Sequence[int] = (80, 95)) -> Forecast:
+        t = self.panel_.n_periods
+        mean = self.truth[:, t : t + horizon] + self.offsets[self.fold % len(self.offsets)]
+        return Forecast(
+            self.panel_.ids,
+            self.panel_.future_ds(horizon),
+            mean,
+            {lv: mean - 1.0 for lv in levels},
+            {lv: mean + 1.0 for lv in levels},
+        )
+
+
+def test_every_leaderboard_row_is_scored_on_the_same_folds() -> None:
+    panel = _panel(1)
+    # 'lucky' is perfect on the first fold only; seasonal_naive is 1 off everywhere.
+    models = {
+        "seasonal_naive": Scripted([1.0, 1.0, 1.0], panel.y),
+        "lucky": Scripted([0.0, 4.0, 4.0], panel.y),
+    }
+    result = backtest(panel, models, BacktestConfig(horizon=7))
+    assert result.common_folds().tolist() == [1, 2]  # derived rows have no first fold
+    like = {r["model"]: r for r in result.leaderboard().iter_rows(named=True)}
+    own = {r["model"]: r for r in result.leaderboard(like_for_like=False).iter_rows(named=True)}
+    scale = result.scale[1:, 0].mean()  # the scale of the folds scored
+    assert like["lucky"]["mase"] == pytest.approx(4.0 / scale, rel=1e-9)
+    assert like["lucky"]["folds"] == like[SELECTED]["folds"] == "2,3"
+    # Scored on its own three folds, the lucky first fold would flatter it.
+    assert own["lucky"]["folds"] == "1,2,3" and own["lucky"]["mase"] < like["lucky"]["mase"]
+
+
+def test_closed_periods_are_neither_scored_nor_in_the_mase_scale() -> None:
+    from shopseq.forecast.calendar import Closures
+
+    base = _panel(1, 63)  # 2024-01-01 is a Monday
+    y = base.y.copy()
+    sundays = (np.arange(63) % 7) == 6
+    y[0, sundays] = 0.0
+    panel = Panel(base.ids, base.ds, y, base.gap, Freq.DAY, Closures(weekdays=(6,)))
+    truth = np.where(sundays[None, :], 1000.0, y)  # wrong only on the closed days
+    result = backtest(panel, {"m": Scripted([0.0], truth)}, BacktestConfig(horizon=7))
+    assert np.all(result.metric("mase", "m") == 0.0)
+    assert not result.mask[:, 0, :][:, sundays[result.cutoffs[0] : result.cutoffs[0] + 7]].any()
+    # The scale is the mean weekly difference of open days: exactly 7 for this linear trend.
+    np.testing.assert_allclose(result.scale, 7.0)
+
+
+def test_intermittent_models_are_candidates_only_for_intermittent_series() -> None:
+    n = 70
+    y = np.vstack([np.full(n, 5.0), np.where(np.arange(n) % 4 == 0, 3.0, 0.0)])
+    ds = (np.datetime64("2024-01-01") + np.arange(n)).astype("datetime64[us]")
+    panel = Panel(("dense", "sparse"), ds, y, np.zeros_like(y, bool), Freq.DAY)
+    models = {
+        "seasonal_naive": Scripted([1.0], y),
+        "croston_like": Scripted([0.0], y, scope="intermittent"),  # perfect everywhere
+    }
+    result = backtest(panel, models, BacktestConfig(horizon=7))
+    assert result.intermittent[:, 0].tolist() == [False] * 3
+    assert result.intermittent[:, 1].tolist() == [True] * 3
+    chosen = choose_per_series(result)[:, 0].tolist()
+    assert chosen == [0, 1]  # seasonal naive for the dense series despite its worse score
+    ensemble_choice = choose_per_series(result, k=2)
+    assert ensemble_choice[0].tolist() == [0, 0]  # one candidate: repeated, never the other

@@ -10,6 +10,7 @@ import pytest
 from shopseq.errors import InputError, NotFittedError
 from shopseq.forecast.base import Forecaster
 from shopseq.forecast.gbm import LightGBMForecaster, LightGBMForecasterConfig
+from shopseq.forecast.intermittent import IntermittentConfig, IntermittentModel
 from shopseq.forecast.local import MovingAverage, SeasonalNaive, StatsModel, StatsModelConfig
 from shopseq.forecast.mlp import MLPForecaster, MLPForecasterConfig
 from shopseq.forecast.series import Freq, Panel
@@ -24,6 +25,10 @@ FACTORIES: dict[str, Callable[[], Forecaster]] = {
     "auto_arima": lambda: StatsModel(StatsModelConfig(kind="auto_arima")),
     "lightgbm": lambda: LightGBMForecaster(LightGBMForecasterConfig(horizon=H, n_estimators=80)),
     "mlp": lambda: MLPForecaster(MLPForecasterConfig(horizon=H, n_epochs=40)),
+    **{
+        kind: (lambda kind=kind: IntermittentModel(IntermittentConfig(kind=kind)))
+        for kind in ("croston", "croston_sba", "tsb", "adida", "imapa")
+    },
 }
 
 
@@ -166,3 +171,53 @@ def test_mlp_trains_on_the_shared_loop_and_leaves_torch_state_alone() -> None:
     assert model.report_.epochs[0].threads == 1
     again = MLPForecaster(MLPForecasterConfig(horizon=H, n_epochs=3)).fit(_panel(noisy))
     np.testing.assert_array_equal(again.predict(H).mean, model.predict(H).mean)  # seeded
+
+
+def _sparse(n_series: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Intermittent demand: a sale on ~20 % of days, 1-6 units; and its true mean per day."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.1, 0.3, (n_series, 1))
+    size = rng.uniform(1.0, 5.0, (n_series, 1))
+    sale = rng.random((n_series, length)) < p
+    y = np.where(sale, 1 + rng.poisson(size - 1, (n_series, length)), 0).astype(float)
+    return y, np.repeat(p * size, H, axis=1)
+
+
+@pytest.mark.parametrize("kind", ["croston", "croston_sba", "tsb", "adida", "imapa"])
+def test_intermittent_models_forecast_the_rate_and_cover_it(kind: str) -> None:
+    y, rate = _sparse(40, 140 + H, seed=4)
+    panel = _panel(y[:, :140])
+    model = IntermittentModel(IntermittentConfig(kind=kind))
+    assert model.scope == "intermittent"
+    fc = model.fit(panel).predict(H)
+    naive = SeasonalNaive().fit(panel).predict(H)
+    # Closer to the true daily rate than repeating last week, which is mostly zeros and spikes.
+    assert np.mean(np.abs(fc.mean - rate)) < 0.5 * np.mean(np.abs(naive.mean - rate))
+    assert (fc.lower[95] >= 0).all()  # counts: clipped at zero
+    future = y[:, 140:]
+    inside = np.mean((future >= fc.lower[95]) & (future <= fc.upper[95]))
+    assert 0.88 <= inside <= 1.0, inside
+
+
+def test_closed_periods_are_forecast_as_exactly_zero_with_no_width() -> None:
+    from shopseq.forecast.calendar import Closures
+
+    _, noisy = _truth(3, 126)
+    saturdays = (np.arange(126) % 7) == 5  # 2024-01-01 is a Monday
+    y = np.where(saturdays[None, :], 0.0, noisy)
+    panel = Panel(
+        tuple(f"s{i}" for i in range(3)),
+        _panel(y).ds,
+        y,
+        np.zeros_like(y, dtype=bool),
+        Freq.DAY,
+        Closures(weekdays=(5,)),
+    )
+    future_saturday = (np.arange(126, 126 + H) % 7) == 5
+    for name in ("seasonal_naive", "auto_theta", "lightgbm", "croston"):
+        fc = FACTORIES[name]().fit(panel).predict(H)
+        assert fc.closed is not None and fc.closed.tolist() == future_saturday.tolist()
+        for values in (fc.mean, fc.lower[80], fc.upper[95]):
+            assert np.all(values[:, future_saturday] == 0.0), name
+        # Open days are forecast from the open days' level, not dragged down by the zeros.
+        assert np.all(fc.mean[:, ~future_saturday] > 0.5 * noisy[:, -7:].mean()), name

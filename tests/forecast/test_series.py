@@ -24,13 +24,13 @@ START = datetime(2024, 1, 1)  # a Monday
 GAP_DAY = 9  # Wednesday 2024-01-10: the logger was down, no event at all
 
 
-def _events() -> pa.Table:
-    """21 days; every day 6 views of category a and 3 of b, except the gap day.
+def _events(n_days: int = 21) -> pa.Table:
+    """``n_days`` days; every day 6 views of category a and 3 of b, except the gap day.
 
     Category a has a purchase (price 10 x 2) on days divisible by 3; b never buys.
     """
     rows = []
-    for day in range(21):
+    for day in range(n_days):
         if day == GAP_DAY:
             continue
         base = START + timedelta(days=day, hours=10)
@@ -187,3 +187,84 @@ def test_empty_range_is_an_input_error(events: Store) -> None:
     config = SeriesConfig(start=datetime(2030, 1, 1))
     with pytest.raises(InputError, match="no events in the requested range"):
         build_series(events.table("ev"), config)
+
+
+def test_a_weekday_empty_every_week_is_learned_as_closed_and_a_given_date_too(store: Store) -> None:
+    from datetime import date
+
+    from shopseq.forecast.calendar import Closures
+
+    table = _events(35)
+    days = (np.asarray(table["ts"]).astype("datetime64[D]") - np.datetime64("2024-01-01")).astype(
+        int
+    )
+    holiday = 22  # Tuesday 2024-01-23: closed, and the user says so
+    keep = ((days % 7) != 5) & (days != holiday)  # shut every Saturday (5 of them)
+    store.write_arrow("ev", table.filter(pa.array(keep)))
+    config = SeriesConfig(
+        metric=Metric.VIEWS, by="total", closed_dates=(date(2024, 1, 23), date(2024, 2, 14))
+    )
+    built = build_series(store.table("ev"), config)
+    panel, report = built.panel, built.report
+    assert report.closures == Closures(weekdays=(5,), dates=config.closed_dates)
+    assert report.closures.describe() == "closed Saturdays; closed on 2024-01-23, 2024-02-14"
+    closed = np.flatnonzero(panel.closed).tolist()
+    assert closed == [5, 12, 19, 22, 26, 33] and report.closed_periods == 6
+    assert report.closed_with_events == 0
+    # Closed is neither a gap nor missing; the logger outage stays a gap.
+    assert not panel.gap[0, closed].any() and panel.gap[0, GAP_DAY]
+    np.testing.assert_array_equal(panel.y[0, closed], 0.0)
+    # Models see closed days interpolated between their open neighbours (all 9 views here).
+    np.testing.assert_array_equal(panel.filled()[0, closed], 9.0)
+    # The future knows the closures too: 2024-02-05 onwards, Saturday 10th and the 14th.
+    future = panel.future_closed(14)
+    assert np.flatnonzero(future).tolist() == [5, 9, 12]
+    # Three Saturdays are not enough to call the shop closed (closure_min_occurrences = 4).
+    short = build_series(
+        store.table("ev"),
+        SeriesConfig(metric=Metric.VIEWS, by="total", end=datetime(2024, 1, 22)),
+    )
+    assert short.report.closures == Closures()
+    off = config.model_copy(update={"learn_closures": False, "closed_dates": ()})
+    assert not build_series(store.table("ev"), off).panel.closed.any()
+
+
+def test_hours_closed_every_day_are_learned_for_hourly_series(store: Store) -> None:
+    built = build_series(
+        store_with(store, _events(10)).table("ev"), SeriesConfig(metric=Metric.VIEWS, freq="h")
+    )
+    # Events happen only 10:00-10:30: every other hour was empty on all 9 logged days.
+    hours = built.report.closures.hours
+    assert 10 not in hours and len(hours) == 23
+    assert not built.panel.closed[
+        built.panel.ds.astype("datetime64[h]").astype(int) % 24 == 10
+    ].any()
+
+
+def store_with(store: Store, table: pa.Table) -> Store:
+    store.write_arrow("ev", table)
+    return store
+
+
+def test_closures_files_are_read_and_bad_lines_named(tmp_path) -> None:
+    from datetime import date
+
+    from shopseq.forecast.calendar import read_closed_dates
+
+    path = tmp_path / "closed.txt"
+    path.write_text("# bank holidays\n2024-12-25,Christmas\n\n2024-12-26  # boxing day\n")
+    assert read_closed_dates(path) == (date(2024, 12, 25), date(2024, 12, 26))
+    path.write_text("2024-12-25\nsoon\n")
+    with pytest.raises(InputError, match=r"closed\.txt:2: 'soon' is not a date"):
+        read_closed_dates(path)
+
+
+def test_groups_forecast_small_categories_as_one_named_series(events: Store) -> None:
+    config = SeriesConfig(metric=Metric.VIEWS, groups={"both": ("a", "b")})
+    built = build_series(events.table("ev"), config)
+    assert built.panel.ids == ("total", "total/both")
+    np.testing.assert_array_equal(built.panel.y[1], built.panel.y[0])
+    with pytest.raises(ValueError, match=r"category 'a' is in two groups"):
+        SeriesConfig(groups={"x": ("a",), "y": ("a", "b")})
+    with pytest.raises(ValueError, match=r"'other' is reserved"):
+        SeriesConfig(groups={"other": ("a",)})

@@ -23,6 +23,7 @@ from shopseq.nextitem.baselines import (
     SessionKNN,
 )
 from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
+from shopseq.nextitem.mf import ALS, BPR, ALSConfig, BPRConfig
 from shopseq.nextitem.sasrec import SASRec, SASRecConfig
 from shopseq.sequences import EvalCases, Sequences
 
@@ -34,6 +35,8 @@ FACTORIES: list[tuple[str, Factory]] = [
     ("markov", lambda seed: MarkovChain()),
     ("itemknn", lambda seed: ItemKNN()),
     ("sknn", lambda seed: SessionKNN()),
+    ("als", lambda seed: ALS(ALSConfig(factors=16, seed=seed))),
+    ("bpr", lambda seed: BPR(BPRConfig(factors=16, seed=seed))),
     (
         "gru4rec",
         lambda seed: GRU4Rec(
@@ -71,6 +74,9 @@ NON_SEQUENTIAL = {"popularity", "popularity_recent"}
 # Models that see which items go together but not in which order: after A they rank B and C
 # equally (pessimistic ties make that a miss at 1 but a hit at 2).
 ORDER_AGNOSTIC = {"sknn"}
+# Latent-factor models fold the history in as a bag of items: after A, B and C get nearly equal
+# (not exactly tied) scores, so B is on top about half the time and always in the top 2.
+LATENT_BAG = {"als", "bpr"}
 
 N_CHAINS = 8
 N_ITEMS = 3 * N_CHAINS + 6  # chain items 1..24, noise items 25..29, padding 0
@@ -179,6 +185,9 @@ def test_learns_planted_chain_far_above_popularity(factory: tuple[str, Factory])
         assert hr1 <= 1 / N_CHAINS  # no sequential signal: at most one chain's item on top
     elif name in ORDER_AGNOSTIC:
         assert hr1 == 0.5  # C after (A, B) always; B after A ties with C
+        assert hit_rate_at_k(ranks, 2) == 1.0
+    elif name in LATENT_BAG:
+        assert hr1 >= 0.5  # C after (A, B) always
         assert hit_rate_at_k(ranks, 2) == 1.0
     else:
         assert hr1 == 1.0

@@ -80,3 +80,77 @@ def report_html(prepared_store_path: Path, tmp_path_factory: pytest.TempPathFact
 def artifact_examples() -> tuple[dict, dict]:
     """A leaderboard and a forecast in the documented JSON shapes (docs/report.md)."""
     return LEADERBOARD, FORECAST
+
+
+def _planted_plan(directory: Path) -> None:
+    """A response-mode plan from a planted spend history, written as `shopseq plan` writes it."""
+    import numpy as np
+
+    from shopseq.forecast.base import Forecast
+    from shopseq.plan import CategoryValue, PlanConfig, ResponseFitConfig, fit_response, make_plan
+    from shopseq.plan import write_plan as write
+    from shopseq.plan.simulate import SimulationConfig, simulate_response
+
+    sim = simulate_response(SimulationConfig(seed=0))
+    fit = ResponseFitConfig(n_starts=2, n_draws=50)
+    curves = {
+        t: fit_response(t, sim.spend.spend[i], sim.orders[i], sim.days, fit)
+        for i, t in enumerate(sim.spend.targets)
+    }
+    ids = ("total", *(f"total/{t}" for t in sim.spend.targets), "total/other")
+    base = sim.baseline[:, -14:]
+    mean = np.vstack([base.sum(axis=0), base, base[0]])
+    ds = (sim.days[-1] + np.arange(1, 15)).astype("datetime64[us]")
+    values = {sid: CategoryValue(1.0, 40.0, 1.0, 40.0) for sid in ids}
+    forecast = Forecast(ids, ds, mean, {80: mean * 0.8}, {80: mean * 1.2})
+    write(
+        make_plan(forecast, values, PlanConfig(budget=8000.0, response=fit), curves=curves),
+        directory,
+    )
+
+
+@pytest.fixture(scope="session")
+def results_dir(prepared_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the stages write, in their real shapes: next-item leaderboard, forecasts, a plan."""
+    from shopseq.forecast.backtest import BacktestConfig
+    from shopseq.forecast.series import Metric, SeriesConfig
+    from shopseq.nextitem.evaluation import RankingConfig
+    from shopseq.runs.catalogue import NO_REFIT
+    from shopseq.runs.forecast import ForecastJobConfig, run_forecast
+    from shopseq.runs.nextitem import EvaluateConfig, evaluate_next_item, load_split
+    from shopseq.sequences.protocols import SplitConfig
+
+    out = tmp_path_factory.mktemp("results")
+    split = load_split(prepared_store_path, SplitConfig(), 1)
+    evaluation = EvaluateConfig(
+        models=("popularity",),
+        ranking=RankingConfig(n_bootstrap=50),
+        max_cases=300,
+        dataset="generated 30k",
+        out=out,
+    )
+    evaluate_next_item(evaluation, split)
+    job = ForecastJobConfig(
+        series=SeriesConfig(metric=Metric.VIEWS, top_categories=3),
+        backtest=BacktestConfig(horizon=7, n_folds=3, no_refit=NO_REFIT),
+        models=("seasonal_naive", "moving_average", "auto_theta", "croston", "tsb"),
+    )
+    run_forecast(prepared_store_path, job, out)
+    _planted_plan(out)
+    nested = {
+        "title": "Nested rows",
+        "rows": [{"model": "a", "metrics": {"HR@10": 0.5, "NDCG@10": 0.25}, "tags": ["x", "y"]}],
+    }
+    (out / "nested.report.json").write_text(json.dumps(nested))
+    return out
+
+
+@pytest.fixture(scope="session")
+def results_report_html(prepared_store_path: Path, results_dir: Path) -> Path:
+    """The report of the prepared store with every stage's real artifacts beside it."""
+    out = results_dir / "report.html"
+    config = ReportConfig(artifact_dirs=(results_dir,), patterns=PatternConfig(min_support=0.005))
+    with open_store(prepared_store_path, read_only=True, threads=1) as store:
+        summary = write_report(store, out, config)
+    assert not summary.warnings, summary.warnings
+    return out

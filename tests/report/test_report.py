@@ -46,13 +46,14 @@ def test_report_is_one_offline_file_with_every_section(report_html: Path):
     text = report_html.read_text()
     assert "<script src=" not in text  # Plotly is inlined: no network needed
     assert "Plotly" in text
-    for anchor in ("profile", "funnel", "paths", "transitions", "retention", "patterns",
+    for anchor in ("profile", "funnel", "paths", "transitions", "states", "retention", "patterns",
                    "rules", "segments", "artifact-0", "artifact-1"):  # fmt: skip
         assert f'<section id="{anchor}">' in text
     n_figures = int(re.search(r'data-figures="(\d+)"', text).group(1))
     assert n_figures == text.count('class="plotly-graph-div"')
-    # profile, funnel x3, sankey, 2 transition heatmaps, retention, segments x2, 2 artifact charts
-    assert n_figures == 12
+    # profile, funnel x3, sankey, 2 transition heatmaps, 2 intent-state heatmaps, retention,
+    # segments x2, 2 artifact charts
+    assert n_figures == 14
     assert "Next-item leaderboard" in text and "sasrec" in text
     assert not list(report_html.parent.glob(".report.html.*"))  # no temp file left behind
 
@@ -88,3 +89,55 @@ def test_report_on_a_purchase_only_log_explains_the_missing_funnel(tmp_path):
     assert "this data has only purchase" in text
     assert '<section id="retention">' in text
     assert summary.n_figures >= 3  # profile, transitions, retention (+ segments)
+
+
+def _cells(text: str) -> list[str]:
+    import html as html_lib
+
+    return [html_lib.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", text, flags=re.S)]
+
+
+def test_stage_results_render_as_readable_sections(results_report_html: Path):
+    text = results_report_html.read_text()
+    for anchor in ("nextitem", "forecast-backtest", "forecasts", "plan", "artifact-0"):
+        assert f'<section id="{anchor}">' in text, anchor
+    cells = _cells(text)
+    # No cell holds a Python dict or list (the old report printed whole metric dicts).
+    assert not [c for c in cells if c.lstrip().startswith(("{", "[")) or "': " in c]
+    # Next-item: baselines marked, the best baseline is the reference of the paired tests.
+    assert "popularity (baseline)" in cells and "reference" in cells
+    # Forecasts: the chosen model per series and a fan chart per series.
+    series = json.loads((results_report_html.parent / "forecast_series.json").read_text())
+    assert len(series["series"]) == 5  # total, 3 categories, other
+    fans = text.split('<section id="forecasts">')[1].split("</section>")[0]
+    assert fans.count('class="plotly-graph-div"') == 5
+    assert "ensemble (chosen)" in cells
+    # Plan: response mode with uplift ranges and a reason per allocation.
+    assert "Expected extra revenue over spending nothing" in text
+    assert any(c.startswith("marginal return") for c in cells)
+    assert any("pooled small categories" in c for c in cells)  # other: reported, not funded
+    # The generic section flattened the nested row into columns.
+    assert "metrics.HR@10" in text and "x, y" in cells
+
+
+def test_nested_values_are_flattened_never_printed_raw() -> None:
+    from shopseq.report.elements import cell_text, flatten_records
+
+    rows = flatten_records([{"a": {"b": 1, "c": {"d": 2.5}}, "e": [1, 2], "f": {}}])
+    assert rows == [{"a.b": 1, "a.c.d": 2.5, "e": [1, 2], "f": None}]
+    assert cell_text([1, 2]) == "1, 2" and cell_text([{"x": 1}]) == "1 entries"
+    assert cell_text({"k": 0.5}) == "k: 0.5" and cell_text({}) == "–"
+
+
+def test_a_new_section_is_one_builder_in_the_list(prepared_store_path: Path) -> None:
+    from shopseq.report import SECTIONS, ReportConfig, Section, build_report
+    from shopseq.store import open_store
+
+    def hello(page, ctx) -> None:
+        page.section("hello", "Hello", "", f"<p>{ctx.segments.n_users} users</p>")
+
+    sections = (*SECTIONS[:1], Section("hello", hello))
+    with open_store(prepared_store_path, read_only=True, threads=1) as store:
+        text, summary = build_report(store, ReportConfig(), sections)
+    assert '<section id="hello">' in text and "users</p>" in text
+    assert list(summary.seconds) == ["profile", "hello"]

@@ -17,6 +17,16 @@ from shopseq.analyze.retention import (
 )
 from shopseq.analyze.rules import Rule, RuleConfig, RulesResult, association_rules
 from shopseq.analyze.segments import SegmentConfig, SegmentProfile, SegmentsResult, segment_users
+from shopseq.analyze.states import (
+    IntentStateModel,
+    StateCandidate,
+    StatePath,
+    StateProfile,
+    StatesConfig,
+    StatesResult,
+    intent_states,
+    session_state_features,
+)
 from shopseq.analyze.transitions import (
     TransitionConfig,
     TransitionMatrix,
@@ -31,6 +41,7 @@ __all__ = [
     "FunnelResult",
     "FunnelSeries",
     "FunnelStep",
+    "IntentStateModel",
     "PathCount",
     "PathsConfig",
     "PathsResult",
@@ -47,14 +58,21 @@ __all__ = [
     "SegmentProfile",
     "SegmentsResult",
     "SessionStats",
+    "StateCandidate",
+    "StatePath",
+    "StateProfile",
+    "StatesConfig",
+    "StatesResult",
     "TransitionConfig",
     "TransitionMatrix",
     "TransitionsResult",
     "association_rules",
     "funnel",
+    "intent_states",
     "mine_patterns",
     "paths",
     "retention",
     "segment_users",
+    "session_state_features",
     "transitions",
 ]

@@ -9,6 +9,7 @@ unexpected is one line too, exit 1. No traceback reaches the user; ``--debug`` s
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -18,17 +19,21 @@ from rich.markup import escape
 from shopseq.errors import InputError, ShopseqError
 
 from .analyze import app as analyze_app
+from .cluster import exit_process, launched_by_torchrun
 from .demo import demo
 from .evaluate import evaluate
+from .export import export
 from .forecast import forecast
 from .generate import generate
 from .ingest import ingest
 from .options import err_console
 from .plan import plan
+from .predict import predict
 from .prepare import prepare
 from .recommend import recommend
 from .report import report
 from .sequences import sequences
+from .serve import app as serve_app
 from .stats import stats
 from .train import train
 
@@ -43,15 +48,18 @@ app = typer.Typer(
 )
 app.command()(demo)
 app.command()(evaluate)
+app.command()(export)
 app.command()(forecast)
 app.command()(generate)
 app.command()(ingest)
 app.command()(plan)
+app.command()(predict)
 app.command()(prepare)
 app.command()(recommend)
 app.command()(report)
 app.command()(sequences)
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(serve_app, name="serve")
 app.command()(stats)
 app.command()(train)
 
@@ -145,4 +153,7 @@ def run(argv: list[str]) -> int:
 
 def main() -> None:
     """Console entry point."""
-    sys.exit(run(sys.argv[1:]))
+    code = run(sys.argv[1:])
+    if launched_by_torchrun(os.environ):
+        exit_process(code)  # a torchrun worker ends without interpreter teardown (see cluster)
+    sys.exit(code)

@@ -24,36 +24,69 @@ from shopseq.analyze import (
     RulesResult,
     SegmentConfig,
     SegmentsResult,
+    StatesConfig,
+    StatesResult,
     TransitionConfig,
     TransitionsResult,
     association_rules,
     funnel,
+    intent_states,
     mine_patterns,
     paths,
     retention,
     segment_users,
+    session_state_features,
     transitions,
 )
 from shopseq.artifacts import json_value
 from shopseq.errors import ConfigError, StoreError
 from shopseq.prepare import PREPARED_TABLE
+from shopseq.runs.engine import EngineConfig, open_engine_store
 from shopseq.schema import Action
-from shopseq.store import Store, open_store
+from shopseq.store import Store
 
+from .cluster import (
+    EngineOption,
+    SparkAppOption,
+    SparkConfOption,
+    SparkMasterOption,
+    SparkOutputOption,
+    engine_config,
+)
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
-__all__ = ["SEGMENTS_TABLE", "app"]
+__all__ = ["SEGMENTS_TABLE", "STATES_TABLE", "app"]
 
 #: Where `analyze segments --save` writes user segments (read by `funnel --breakdown segment`).
 SEGMENTS_TABLE = "user_segments"
+#: Where `analyze states --save` writes per-session state features.
+STATES_TABLE = "session_states"
 
 app = typer.Typer(
     name="analyze",
-    help="Behaviour analyses: funnels, paths, transitions, patterns, rules, segments, retention.",
+    help=(
+        "Behaviour analyses: funnels, paths, transitions, intent states, patterns, rules, "
+        "segments, retention."
+    ),
     no_args_is_help=True,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@app.callback()
+def engine_options(
+    ctx: typer.Context,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
+    spark_app_name: SparkAppOption = "shopseq",
+    spark_conf: SparkConfOption = None,
+    spark_output: SparkOutputOption = None,
+) -> None:
+    """Behaviour analyses; ``shopseq analyze --engine spark --spark-output DIR <analysis>``."""
+    ctx.obj = engine_config(engine, spark_master, spark_app_name, spark_conf, spark_output)
+
+
 C = TypeVar("C", bound=BaseModel)
 
 
@@ -79,8 +112,14 @@ def _actions(text: str) -> tuple[Action, ...]:
 
 
 @contextmanager
-def _events(store: Any, threads: int | None, write: bool = False) -> Iterator[tuple[Store, Any]]:
-    with open_store(store or default_store_path(), read_only=not write, threads=threads) as opened:
+def _events(
+    ctx: typer.Context, store: Any, threads: int | None, write: bool = False
+) -> Iterator[tuple[Store, Any]]:
+    # The engine comes from the group's options (`engine_options`), kept on the context.
+    engine = ctx.find_object(EngineConfig) or EngineConfig()
+    with open_engine_store(
+        engine, store or default_store_path(), read_only=not write, threads=threads
+    ) as opened:
         yield opened, opened.table(PREPARED_TABLE)
 
 
@@ -136,6 +175,7 @@ def _show_funnel(result: FunnelResult) -> None:
 
 @app.command("funnel")
 def funnel_command(
+    ctx: typer.Context,
     steps: Annotated[str, typer.Option(help="Comma-separated actions, in order.")] = (
         "view,cart,purchase"
     ),
@@ -156,7 +196,7 @@ def funnel_command(
         window_seconds=max(1, round(window_hours * 3600)),
         breakdown=breakdown,
     )
-    with _events(store, threads) as (opened, events):
+    with _events(ctx, store, threads) as (opened, events):
         segments = None
         if config.breakdown == "segment":
             if not opened.has_table(SEGMENTS_TABLE):
@@ -185,6 +225,7 @@ def _show_paths(result: PathsResult) -> None:
 
 @app.command("paths")
 def paths_command(
+    ctx: typer.Context,
     max_steps: Annotated[int, typer.Option(help="Steps kept before purchase/exit.")] = 5,
     top: Annotated[int, typer.Option(help="Paths shown per end.")] = 10,
     flow_steps: Annotated[int, typer.Option(help="Steps in the flows (JSON only).")] = 4,
@@ -194,7 +235,7 @@ def paths_command(
 ) -> None:
     """Most frequent paths to purchase and to exit (repeats collapsed)."""
     config = _config(PathsConfig, max_steps=max_steps, top_k=top, flow_steps=flow_steps)
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = paths(events, config)
     _emit(result, as_json, _show_paths)
 
@@ -213,6 +254,7 @@ def _show_transitions(result: TransitionsResult) -> None:
 
 @app.command("transitions")
 def transitions_command(
+    ctx: typer.Context,
     by: Annotated[str, typer.Option(help="session or user.")] = "session",
     max_categories: Annotated[int, typer.Option(help="Categories kept as states.")] = 15,
     as_json: JsonOption = False,
@@ -221,7 +263,7 @@ def transitions_command(
 ) -> None:
     """Action -> action and category -> category transition probabilities (Markov)."""
     config = _config(TransitionConfig, by=by, max_categories=max_categories)
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = transitions(events, config)
     _emit(result, as_json, _show_transitions)
 
@@ -241,6 +283,7 @@ def _show_patterns(result: PatternsResult) -> None:
 
 @app.command("patterns")
 def patterns_command(
+    ctx: typer.Context,
     token: Annotated[str, typer.Option(help="item, category, action or action_category.")] = (
         "item"
     ),
@@ -267,7 +310,7 @@ def patterns_command(
         max_sequences=max_sessions,
         seed=seed,
     )
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = mine_patterns(events, config)
     _emit(result, as_json, _show_patterns)
 
@@ -293,6 +336,7 @@ def _show_rules(result: RulesResult) -> None:
 
 @app.command("rules")
 def rules_command(
+    ctx: typer.Context,
     level: Annotated[str, typer.Option(help="item or category.")] = "item",
     basket: Annotated[str, typer.Option(help="session or user.")] = "session",
     actions: Annotated[str, typer.Option(help="Actions that fill baskets, or 'all'.")] = (
@@ -319,7 +363,7 @@ def rules_command(
         max_len=max_len,
         top_k=top,
     )
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = association_rules(events, config)
     _emit(result, as_json, _show_rules)
 
@@ -368,6 +412,7 @@ def _show_segments(result: SegmentsResult) -> None:
 
 @app.command("segments")
 def segments_command(
+    ctx: typer.Context,
     k: Annotated[int, typer.Option(help="Number of segments.")] = 4,
     seed: Annotated[int, typer.Option(help="k-means seed.")] = 0,
     save: Annotated[
@@ -379,7 +424,7 @@ def segments_command(
 ) -> None:
     """RFM scores and k-means segments with a profile of each."""
     config = _config(SegmentConfig, k=k, seed=seed)
-    with _events(store, threads, write=save) as (opened, events):
+    with _events(ctx, store, threads, write=save) as (opened, events):
         result = segment_users(events, config)
         if save:
             opened.write_arrow(SEGMENTS_TABLE, result.assignments)
@@ -422,6 +467,7 @@ def _show_retention(result: RetentionResult) -> None:
 
 @app.command("retention")
 def retention_command(
+    ctx: typer.Context,
     period: Annotated[str, typer.Option(help="week or month.")] = "week",
     cohort_by: Annotated[str, typer.Option(help="first_activity or first_purchase.")] = (
         "first_activity"
@@ -442,6 +488,109 @@ def retention_command(
         max_periods=periods,
         max_cohorts=cohorts,
     )
-    with _events(store, threads) as (_, events):
+    with _events(ctx, store, threads) as (_, events):
         result = retention(events, config)
     _emit(result, as_json, _show_retention)
+
+
+def _show_states(result: StatesResult) -> None:
+    _table(
+        "Number of states (chosen by " + result.selection + f": {result.model.n_states})",
+        ["states", "log-likelihood", "BIC", "held-out LL / event"],
+        [
+            [
+                c.n_states,
+                round(c.log_likelihood),
+                round(c.bic),
+                c.heldout_log_likelihood_per_event,
+            ]
+            for c in result.candidates
+        ],
+    )
+    _table(
+        f"Intent states per {result.by} ({result.n_sessions:,} decoded)",
+        ["state", "emits most", "events", "dwell"],
+        [
+            [
+                f"{s.state}: {s.name}",
+                ", ".join(f"{sym} {p:.0%}" for sym, p in s.top_symbols if p >= 0.01),
+                _pct(s.share_of_events),
+                round(s.mean_dwell_events, 1),
+            ]
+            for s in result.states
+        ],
+        "dwell = expected consecutive events in the state",
+    )
+    _table(
+        f"Conversion by state ({result.conversion_rate:.1%} of {result.by}s purchase)",
+        ["state", result.by + "s", "convert", "occ. conv", "occ. other", "last conv", "last other"],
+        [
+            [
+                f"{s.state}: {s.name}",
+                s.n_sessions,
+                _pct(s.conversion_rate),
+                _pct(s.occupancy_converting),
+                _pct(s.occupancy_other),
+                _pct(s.last_state_converting),
+                _pct(s.last_state_other),
+            ]
+            for s in result.states
+        ],
+        f"{result.by}s reaching the state and the share of them that purchase; occ. = mean "
+        "share of events in the state; last = share ending there",
+    )
+    m = result.transitions
+    _table(
+        "State transitions (row -> column probability)",
+        ["from \\ to", "start", *m.columns],
+        [
+            [r, _pct(start), *(f"{p:.0%}" if p >= 0.005 else "" for p in row)]
+            for r, start, row in zip(m.rows, result.start, m.probabilities, strict=True)
+        ],
+    )
+    _table(
+        "Most frequent state paths (repeats collapsed)",
+        ["path", "sessions", "share", "convert"],
+        [[" > ".join(p.path), p.n, _pct(p.share), _pct(p.conversion_rate)] for p in result.paths],
+    )
+
+
+@app.command("states")
+def states_command(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="session or user.")] = "session",
+    alphabet: Annotated[
+        str, typer.Option(help="action, or action_context (views: new / same category / revisit).")
+    ] = "action_context",
+    min_states: Annotated[int, typer.Option(help="Fewest hidden states tried.")] = 2,
+    max_states: Annotated[int, typer.Option(help="Most hidden states tried.")] = 6,
+    selection: Annotated[str, typer.Option(help="bic or heldout.")] = "bic",
+    n_init: Annotated[int, typer.Option(help="EM restarts per number of states.")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the EM starts and samples.")] = 0,
+    save: Annotated[
+        bool,
+        typer.Option(help=f"Write per-session state features to the store ('{STATES_TABLE}')."),
+    ] = False,
+    as_json: JsonOption = False,
+    store: StoreOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Hidden intent states (HMM over actions): states, transitions, conversion by state."""
+    config = _config(
+        StatesConfig,
+        by=by,
+        alphabet=alphabet,
+        min_states=min_states,
+        max_states=max_states,
+        selection=selection,
+        n_init=n_init,
+        seed=seed,
+    )
+    with _events(ctx, store, threads, write=save) as (opened, events):
+        with console.status("fitting intent states"):
+            result = intent_states(events, config)
+        if save:
+            opened.write_arrow(
+                STATES_TABLE, session_state_features(events, result.model, config.by)
+            )
+    _emit(result, as_json, _show_states)

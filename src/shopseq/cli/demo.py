@@ -20,7 +20,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: ThreadsOption = None,
 ) -> None:
-    """Generate a shop log; ingest, prepare, profile; rank models; forecast, plan; report."""
+    """Generate a shop log; ingest, prepare, profile; rank; forecast, plan; churn, CLV; report."""
     from shopseq.forecast.backtest import BacktestConfig
     from shopseq.forecast.series import Metric, SeriesConfig
     from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig
@@ -32,14 +32,17 @@ def demo(
     from shopseq.runs.catalogue import FAST_FORECASTERS, NO_REFIT
     from shopseq.runs.forecast import ForecastJobConfig, PlanJobConfig, run_forecast, run_plan
     from shopseq.runs.nextitem import EvaluateConfig, evaluate_next_item, load_split
+    from shopseq.runs.predict import PredictConfig, predict_users
     from shopseq.sequences.protocols import SplitConfig
     from shopseq.store import open_store
     from shopseq.synthetic import GeneratorConfig
+    from shopseq.users.evaluation import EvaluationConfig
 
     from .forecast import show_leaderboard as show_forecast_leaderboard
     from .generate import run_generate
     from .ingest import run_ingest
     from .plan import show_plan
+    from .predict import show_prediction
     from .prepare import run_prepare
     from .render import show_leaderboard, show_profile
     from .report import run_report
@@ -102,9 +105,25 @@ def demo(
     )
     with console.status("forecasting demand and allocating"):
         show_plan(console, run_plan(store_path, plan_job, workdir))
-    console.rule("[bold]8. report")
+    console.rule("[bold]8. per-user predictions: churn and customer value")
+    predict_dirs = []
+    for task in ("churn", "clv"):
+        job = PredictConfig(
+            task=task,
+            n_estimators=150,
+            evaluation=EvaluationConfig(n_resamples=100, seed=seed),
+            threads=threads or 1,
+            seed=seed,
+            out=workdir / f"predict-{task}",
+        )
+        with console.status(f"predict {task}: examples, training, evaluation, scoring"):
+            result = predict_users(job, store_path)
+        show_prediction(result, top=5)
+        predict_dirs.append(result.run.path)
+    console.rule("[bold]9. report")
     report_path = workdir / "report.html"
-    run_report(store_path, report_path, ReportConfig(artifact_dirs=(workdir,)), threads)
+    report_config = ReportConfig(artifact_dirs=(workdir, *predict_dirs))
+    run_report(store_path, report_path, report_config, threads)
     console.print(
         f"\nstore: {store_path}   (try: shopseq stats --store {store_path}; "
         f"shopseq train -m sknn --store {store_path})"

@@ -16,13 +16,21 @@ from shopseq.errors import ConfigError, InputError
 from shopseq.forecast.series import Freq, Metric
 from shopseq.runs.catalogue import DEFAULT_FORECASTERS, NO_REFIT
 
+from .cluster import (
+    EngineOption,
+    SparkAppOption,
+    SparkConfOption,
+    SparkMasterOption,
+    SparkOutputOption,
+    engine_config,
+)
 from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
 if TYPE_CHECKING:
     from shopseq.runs.forecast import ForecastRun
 
-__all__ = ["forecast", "parse_freq", "show_leaderboard"]
+__all__ = ["closed_dates", "forecast", "parse_freq", "show_leaderboard"]
 
 
 def show_leaderboard(out: Console, run: ForecastRun) -> None:
@@ -33,15 +41,23 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
         run: The run.
     """
     rep = run.series.report
+    closures = rep.closures.describe()
     out.print(
         f"{rep.n_series} series of {rep.metric.value} per {rep.freq.value}, {rep.n_periods} "
         f"periods {rep.first_period:%Y-%m-%d %H:%M} .. {rep.last_period:%Y-%m-%d %H:%M}; "
         f"gaps flagged {len(rep.gap_periods)}, quiet zero periods {rep.empty_true_zero}"
+        + (f"; {closures} ({rep.closed_periods} closed periods)" if closures else "")
     )
+    if rep.closed_with_events:
+        out.print(
+            f"[yellow]warning[/]: {rep.closed_with_events} periods given as closed had events "
+            "(check --closed / --closed-file); they are forecast as closed anyway"
+        )
     bt = run.result.backtest
+    folds = ", ".join(str(f + 1) for f in bt.common_folds())
     table = Table(
-        title=f"Backtest: {len(bt.cutoffs)} folds x horizon {bt.actual.shape[2]} "
-        f"(selected/ensemble: chosen on earlier folds only)"
+        title=f"Backtest: {len(bt.cutoffs)} folds x horizon {bt.actual.shape[2]}; every row "
+        f"scored on folds {folds} (selected/ensemble: chosen on earlier folds only)"
     )
     board = bt.leaderboard().drop("mase_median", "folds", "cpu_seconds")
     for column in board.columns:
@@ -58,6 +74,12 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
         f"final forecast: {run.result.strategy} per series; chosen: "
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     )
+    sparse = sum(run.result.intermittent)
+    if sparse:
+        out.print(
+            f"{sparse} intermittent series (mostly zeros): intermittent-demand models "
+            "(Croston, TSB, ADIDA, IMAPA) were candidates there"
+        )
     if run.result.reconciled:
         out.print(f"categories reconciled to the total ({run.result.reconciled})")
     for path in run.paths:
@@ -80,6 +102,24 @@ def parse_freq(value: str) -> Freq:
     if found is None:
         raise InputError(f"The 'freq' parameter must be 'D' or 'h'. Got {value!r} instead.")
     return found
+
+
+def closed_dates(values: list[str] | None, file: Path | None) -> tuple[date, ...]:
+    """Closure dates from ``--closed`` and ``--closed-file``.
+
+    Args:
+        values: ``YYYY-MM-DD`` strings.
+        file: A closures file (one date per line).
+
+    Returns:
+        The dates, sorted and unique.
+    """
+    from shopseq.forecast.calendar import parse_dates, read_closed_dates
+
+    dates = parse_dates(values or (), "--closed")
+    if file is not None:
+        dates = tuple(sorted({*dates, *read_closed_dates(file)}))
+    return dates
 
 
 def _cell(value: object) -> str:
@@ -109,11 +149,31 @@ def forecast(
     event_date: Annotated[
         list[str] | None, typer.Option(help="Holiday/promotion day (YYYY-MM-DD); repeatable.")
     ] = None,
+    closed: Annotated[
+        list[str] | None,
+        typer.Option(help="Day the shop is closed (YYYY-MM-DD): forecast 0; repeatable."),
+    ] = None,
+    closed_file: Annotated[
+        Path | None, typer.Option(help="File of closed days, one YYYY-MM-DD per line.")
+    ] = None,
+    learn_closures: Annotated[
+        bool,
+        typer.Option(help="Treat a weekday (hour) empty at every occurrence as closed."),
+    ] = True,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("shopseq-forecast"),
     store: StoreOption = None,
     threads: ThreadsOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
+    spark_app_name: SparkAppOption = "shopseq",
+    spark_conf: SparkConfOption = None,
+    spark_output: SparkOutputOption = None,
 ) -> None:
-    """Backtest forecasters on series from the store, print a leaderboard, write forecasts."""
+    """Backtest forecasters on series from the store, print a leaderboard, write forecasts.
+
+    With ``--engine spark`` the series are aggregated on Spark; the models run here.
+    """
+    engine_cfg = engine_config(engine, spark_master, spark_app_name, spark_conf, spark_output)
     from shopseq.forecast.backtest import BacktestConfig
     from shopseq.forecast.series import SeriesConfig
     from shopseq.runs.forecast import ForecastJobConfig, run_forecast
@@ -131,6 +191,8 @@ def forecast(
                 freq=parse_freq(freq),
                 by=by,
                 top_categories=top_categories,
+                closed_dates=closed_dates(closed, closed_file),
+                learn_closures=learn_closures,
             ),
             backtest=BacktestConfig(horizon=horizon, n_folds=folds, no_refit=NO_REFIT),
             models=tuple(m.strip() for m in models.split(",") if m.strip()),
@@ -142,5 +204,5 @@ def forecast(
     except ValidationError as err:
         raise ConfigError(flag_errors(err, {"series.metric": "--metric"})) from err
     with console.status("backtesting and forecasting"):
-        run = run_forecast(store or default_store_path(), config, out)
+        run = run_forecast(store or default_store_path(), config, out, engine_cfg)
     show_leaderboard(console, run)

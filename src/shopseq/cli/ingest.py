@@ -245,6 +245,10 @@ def ingest(
         datetime | None, typer.Option(help="Latest accepted timestamp (UTC; default: now + 1 day).")
     ] = None,
     list_layouts: Annotated[bool, typer.Option(help="List built-in layouts and exit.")] = False,
+    from_serve: Annotated[
+        Path | None,
+        typer.Option(help="Move the events a service logged (its --log) into the store, once."),
+    ] = None,
     store: StoreOption = None,
     threads: ThreadsOption = None,
     memory_limit: MemoryOption = None,
@@ -258,8 +262,15 @@ def ingest(
             table.add_row(name, value.description)
         console.print(table)
         return
+    if from_serve is not None:
+        from .serve import import_served
+
+        import_served(from_serve, store or default_store_path(), threads)
+        return
     if not files:
-        raise typer.BadParameter("give at least one file to ingest", param_hint="FILES")
+        raise typer.BadParameter(
+            "give the files to ingest (or --from-serve LOG, or --list-layouts)", param_hint="FILES"
+        )
     chosen = resolve_layout(
         layout,
         layout_file,

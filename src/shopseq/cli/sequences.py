@@ -13,9 +13,17 @@ import typer
 from rich.table import Table
 
 from shopseq.prepare import PREPARED_TABLE
+from shopseq.runs.engine import open_engine_store
 from shopseq.sequences import SequenceConfig, Split, fetch_events, leave_last_out, time_cut
-from shopseq.store import open_store
 
+from .cluster import (
+    EngineOption,
+    SparkAppOption,
+    SparkConfOption,
+    SparkMasterOption,
+    SparkOutputOption,
+    engine_config,
+)
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
 __all__ = ["Protocol", "sequences"]
@@ -61,12 +69,22 @@ def sequences(
     ] = None,
     store: StoreOption = None,
     threads: ThreadsOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
+    spark_app_name: SparkAppOption = "shopseq",
+    spark_conf: SparkConfOption = None,
+    spark_output: SparkOutputOption = None,
 ) -> None:
-    """Build sequences and a leak-free split; vocabularies are written beside the data."""
+    """Build sequences and a leak-free split; vocabularies are written beside the data.
+
+    With ``--engine spark`` the events are read and ordered on Spark and the vocabularies land
+    as Parquet tables under ``--spark-output``.
+    """
+    engine_cfg = engine_config(engine, spark_master, spark_app_name, spark_conf, spark_output)
     config = SequenceConfig(
         by="session" if by == "session" else "user", collapse_repeats=collapse_repeats
     )
-    with open_store(store or default_store_path(), threads=threads) as opened:
+    with open_engine_store(engine_cfg, store or default_store_path(), threads=threads) as opened:
         prepared = opened.table(PREPARED_TABLE)
         with console.status("building sequences"):
             events = fetch_events(prepared, config)

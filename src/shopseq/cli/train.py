@@ -1,12 +1,15 @@
 """`shopseq train`: fit one next-item model on the store's prepared events; write a run directory.
 
 The run directory (layout in ``runs/rundir.py``) holds everything ``shopseq recommend`` and the
-service need, without the store.
+service need, without the store. Under ``torchrun --nproc-per-node N shopseq train ...`` a torch
+model trains data-parallel: each process fits on its shard and rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +19,7 @@ from pydantic import ValidationError
 from shopseq.errors import ConfigError
 from shopseq.runs.catalogue import NEXT_ITEM_MODELS
 
+from .cluster import torchrun_distributed
 from .flags import flag_errors
 from .options import StoreOption, ThreadsOption, console, default_store_path
 
@@ -23,6 +27,10 @@ if TYPE_CHECKING:
     from shopseq.sequences.protocols import SplitConfig
 
 __all__ = ["parse_params", "split_config", "train"]
+
+
+def _silent(*_: object) -> None:
+    """Print nothing (the other ranks of a data-parallel fit)."""
 
 
 def parse_params(text: str) -> dict[str, Any]:
@@ -92,16 +100,29 @@ def train(
     ] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: Annotated[str, typer.Option(help="Torch device of neural models.")] = "cpu",
+    dist_backend: Annotated[
+        str,
+        typer.Option(
+            help="Under torchrun: gloo (CPU), nccl (CUDA) or auto (nccl on a CUDA device)."
+        ),
+    ] = "auto",
     store: StoreOption = None,
     threads: ThreadsOption = None,
 ) -> None:
-    """Fit a next-item model, rank the test cases beside popularity, write a run directory."""
+    """Fit a next-item model, rank the test cases beside popularity, write a run directory.
+
+    Run it under ``torchrun --nproc-per-node N`` to train a torch model in N processes.
+    """
     from shopseq.nextitem.evaluation import RankingConfig
     from shopseq.runs.nextitem import TrainConfig, load_split, train_next_item
     from shopseq.runtime import TorchRuntime
 
     from .render import show_leaderboard
 
+    distributed = torchrun_distributed(os.environ, dist_backend)
+    main = distributed is None or distributed.is_main
+    if distributed is not None and device == "cuda":
+        device = f"cuda:{distributed.local_rank}"  # one GPU per process on this machine
     try:
         config = TrainConfig(
             model=model,
@@ -110,20 +131,26 @@ def train(
             seed=seed,
             split=split_config(protocol, by, test_fraction, valid_fraction),
             ranking=RankingConfig(exclude_seen=exclude_seen, seed=seed),
-            runtime=TorchRuntime(threads=threads or 1, device=device, progress=True),
+            runtime=TorchRuntime(
+                threads=threads or 1, device=device, progress=main, distributed=distributed
+            ),
             out=out or Path("runs") / model,
         )
     except ValidationError as err:
         raise ConfigError(flag_errors(err)) from err
-    with console.status("building sequences and split"):
+    say = console.print if main else _silent
+    with console.status("building sequences and split") if main else nullcontext():
         split = load_split(store or default_store_path(), config.split, threads)
-    console.print(
+    say(
         f"{split.report.protocol}: {split.report.n_train_events:,} training events, "
         f"{len(split.valid):,} validation and {len(split.test):,} test cases, "
         f"{split.item_vocab.size - 1:,} items"
+        + (f"; {config.runtime.world_size} processes" if distributed is not None else "")
     )
-    with console.status(f"fitting {model} and ranking the test cases"):
-        result = train_next_item(config, split, log=console.print)
+    with console.status(f"fitting {model} and ranking the test cases") if main else nullcontext():
+        result = train_next_item(config, split, log=say)
+    if result is None:  # another rank of a data-parallel fit: rank 0 reports and writes
+        return
     show_leaderboard(console, result.leaderboard)
     console.print(
         f"run directory: {result.run.path}   "

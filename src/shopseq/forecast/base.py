@@ -1,7 +1,8 @@
 """The forecasting contract, and what every forecaster shares.
 
 The :class:`Forecast` result, the :class:`Forecaster` protocol, interval levels, zero-clipped
-assembly (:func:`make_forecast`), event flags and split-conformal half-widths.
+assembly that puts closed periods at exactly 0 (:func:`make_forecast`, :func:`finish_forecast`),
+event flags, split-conformal half-widths, and which series a model suits (:func:`suits`).
 
 Every model in this folder satisfies :class:`Forecaster` (``fit(panel) -> self``,
 ``predict(horizon, levels) -> Forecast``); the backtest and the selection rely on nothing else.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -29,9 +30,17 @@ __all__ = [
     "check_levels",
     "conformal_halfwidths",
     "event_indicator",
+    "finish_forecast",
+    "intermittent_series",
     "make_forecast",
     "min_periods",
+    "nonnegative_series",
+    "scope_of",
+    "suits",
 ]
+
+#: Which series a forecaster is meant for: ``any``, or only ``intermittent`` (mostly-zero) ones.
+Scope = Literal["any", "intermittent"]
 
 
 def check_levels(levels: Sequence[int]) -> tuple[int, ...]:
@@ -64,6 +73,8 @@ class Forecast:
         mean: ``(n_series, horizon)`` point forecasts.
         lower: Level (per cent) -> ``(n_series, horizon)`` lower bounds.
         upper: Level -> upper bounds.
+        closed: ``(horizon,)`` True on periods the shop is closed (forecast exactly 0 there), or
+            ``None`` when nothing is closed.
     """
 
     ids: tuple[str, ...]
@@ -71,6 +82,7 @@ class Forecast:
     mean: np.ndarray
     lower: dict[int, np.ndarray]
     upper: dict[int, np.ndarray]
+    closed: np.ndarray | None = None
 
     @property
     def horizon(self) -> int:
@@ -93,6 +105,7 @@ class Forecast:
             self.mean[idx],
             {k: v[idx] for k, v in self.lower.items()},
             {k: v[idx] for k, v in self.upper.items()},
+            self.closed,
         )
 
     def to_long(self, model: str | None = None) -> pl.DataFrame:
@@ -102,7 +115,7 @@ class Forecast:
             model: Name added as a ``model`` column when given.
 
         Returns:
-            Columns ``unique_id, ds, mean, lo-80, hi-80, ...`` (levels ascending).
+            Columns ``unique_id, ds, mean, lo-80, hi-80, ...`` (levels ascending) and ``closed``.
         """
         import polars as pl  # the forecast extra; only the frame outputs need it
 
@@ -115,6 +128,8 @@ class Forecast:
         for level in sorted(self.lower):
             columns[f"lo-{level}"] = self.lower[level].reshape(-1)
             columns[f"hi-{level}"] = self.upper[level].reshape(-1)
+        closed = np.zeros(h, dtype=bool) if self.closed is None else self.closed
+        columns["closed"] = np.tile(closed, n)
         frame = pl.DataFrame(columns)
         return frame.with_columns(model=pl.lit(model)) if model is not None else frame
 
@@ -169,7 +184,7 @@ def make_forecast(
     lower: dict[int, np.ndarray] | None = None,
     upper: dict[int, np.ndarray] | None = None,
 ) -> Forecast:
-    """Assemble a :class:`Forecast` after ``panel``, clipping at zero for non-negative series.
+    """Assemble a :class:`Forecast` after ``panel``: clipped at zero, closed periods at zero.
 
     Args:
         panel: The history forecast from.
@@ -185,14 +200,108 @@ def make_forecast(
     if halfwidth is not None:
         lower = {lv: mean - w for lv, w in halfwidth.items()}
         upper = {lv: mean + w for lv, w in halfwidth.items()}
-    lower, upper = dict(lower or {}), dict(upper or {})
-    nonneg = ~(np.nan_to_num(panel.y, nan=0.0) < 0).any(axis=1)
-    if nonneg.any():
-        clip = nonneg[:, None]
-        mean = np.where(clip, np.maximum(mean, 0.0), mean)
-        lower = {lv: np.where(clip, np.maximum(v, 0.0), v) for lv, v in lower.items()}
-        upper = {lv: np.where(clip, np.maximum(v, 0.0), v) for lv, v in upper.items()}
-    return Forecast(panel.ids, panel.future_ds(h), mean, lower, upper)
+    raw = Forecast(panel.ids, panel.future_ds(h), mean, dict(lower or {}), dict(upper or {}))
+    return finish_forecast(raw, nonnegative_series(panel), panel.future_closed(h))
+
+
+def nonnegative_series(panel: Panel) -> np.ndarray:
+    """Series whose history never went below zero (counts, revenue without returns).
+
+    Args:
+        panel: The history.
+
+    Returns:
+        ``(n_series,)`` bool.
+    """
+    return np.asarray(~(np.nan_to_num(panel.y, nan=0.0) < 0).any(axis=1))
+
+
+def finish_forecast(forecast: Forecast, nonneg: np.ndarray, closed: np.ndarray) -> Forecast:
+    """Clip non-negative series at zero and put closed periods at exactly 0 (0-width interval).
+
+    Every forecast ends here -- each model's, and again the final one after combining and
+    reconciling (reconciliation can move a bound below zero or a closed day off zero).
+    Clipping at zero never loses coverage of a non-negative truth: a true value ``>= 0`` inside
+    ``[lo, hi]`` is inside ``[max(lo, 0), max(hi, 0)]`` too.
+
+    Args:
+        forecast: A forecast.
+        nonneg: ``(n_series,)`` series that cannot go below zero.
+        closed: ``(horizon,)`` closed periods.
+
+    Returns:
+        The finished forecast (``closed`` recorded on it).
+    """
+    clip = np.asarray(nonneg, dtype=bool)[:, None]
+    shut = np.asarray(closed, dtype=bool)[None, :]
+
+    def finish(values: np.ndarray) -> np.ndarray:
+        values = np.where(clip, np.maximum(values, 0.0), values)
+        return np.where(shut, 0.0, values)
+
+    return Forecast(
+        forecast.ids,
+        forecast.ds,
+        finish(forecast.mean),
+        {lv: finish(v) for lv, v in forecast.lower.items()},
+        {lv: finish(v) for lv, v in forecast.upper.items()},
+        np.asarray(closed, dtype=bool) if np.any(closed) else None,
+    )
+
+
+def scope_of(model: Forecaster) -> Scope:
+    """Which series ``model`` is meant for (its ``scope`` attribute; ``any`` when it has none).
+
+    Intermittent-demand models (Croston and its kin) set ``scope = "intermittent"``: they are
+    candidates only on intermittent series (:func:`intermittent_series`).
+
+    Args:
+        model: A forecaster.
+
+    Returns:
+        ``any`` or ``intermittent``.
+    """
+    return "intermittent" if getattr(model, "scope", "any") == "intermittent" else "any"
+
+
+def suits(scope: str, intermittent: np.ndarray) -> np.ndarray:
+    """Whether a model of ``scope`` is a candidate for each series.
+
+    Args:
+        scope: ``any`` or ``intermittent`` (:func:`scope_of`).
+        intermittent: ``(n_series,)`` whether each series is intermittent.
+
+    Returns:
+        ``(n_series,)`` bool.
+    """
+    flags = np.asarray(intermittent, dtype=bool)
+    return flags.copy() if scope == "intermittent" else np.ones_like(flags)
+
+
+def intermittent_series(
+    panel: Panel, adi_threshold: float, window: int | None = None
+) -> np.ndarray:
+    """Series with intermittent demand: mean interval between non-zero periods above a threshold.
+
+    The average demand interval (ADI: open, observed periods per non-zero period) is the
+    classification of Syntetos, Boylan & Croston (2005); their cut-off is 1.32, i.e. about a
+    quarter or more of the periods empty.
+
+    Args:
+        panel: History.
+        adi_threshold: ADI above which a series is intermittent.
+        window: Most recent periods looked at (``None``: the whole history).
+
+    Returns:
+        ``(n_series,)`` bool.
+    """
+    y = panel.y if window is None else panel.y[:, -window:]
+    open_ = ~(panel.closed if window is None else panel.closed[-window:])
+    seen = np.isfinite(y) & open_[None, :]
+    n_seen = seen.sum(axis=1)
+    n_positive = (seen & (np.nan_to_num(y) > 0)).sum(axis=1)
+    adi = np.where(n_positive > 0, n_seen / np.maximum(n_positive, 1), np.inf)
+    return np.asarray((adi > adi_threshold) & (n_seen > 0))
 
 
 def min_periods(model: Forecaster, panel: Panel) -> int:

@@ -1,10 +1,13 @@
 """Backtest a line-up, choose per series, forecast, and reconcile the hierarchy.
 
-Per series, the final forecast is the mean of the ``ensemble_size`` models with the lowest mean
-MASE over all backtest folds (or, with ``strategy="select"``, the single best one); the honest,
-nested estimates of how well these choices do are the backtest's ``ensemble`` and ``selected``
-rows. Every model is refitted on the whole history, and its intervals are recalibrated on its
-backtest errors (``evaluate.backtest.interval_factors``) before they are combined.
+Per series, the final forecast is the mean of the ``ensemble_size`` candidate models with the
+lowest mean MASE over all backtest folds (or, with ``strategy="select"``, the single best one);
+the honest, nested estimates of how well these choices do are the backtest's ``ensemble`` and
+``selected`` rows. Candidates: every model, plus the intermittent-demand models on series that
+are intermittent (mostly zeros) over their recent history. Every model is refitted on the whole
+history, and its intervals are recalibrated on its backtest errors
+(``forecast.backtest.interval_factors``) before they are combined. The final forecast is clipped
+at zero for never-negative series and is exactly 0 on closed periods, after reconciliation too.
 """
 
 from __future__ import annotations
@@ -22,13 +25,20 @@ from shopseq.forecast.backtest import (
     BacktestConfig,
     BacktestResult,
     backtest,
+    calibrated_combination,
     choose_per_series,
-    combine,
     cutoffs,
     interval_factors,
     rescale_intervals,
 )
-from shopseq.forecast.base import Forecast, Forecaster, min_periods
+from shopseq.forecast.base import (
+    Forecast,
+    Forecaster,
+    finish_forecast,
+    intermittent_series,
+    min_periods,
+    nonnegative_series,
+)
 from shopseq.forecast.reconcile import ReconcileMethod, reconcile
 from shopseq.forecast.series import TOTAL, Panel
 
@@ -48,6 +58,7 @@ class SelectionResult:
         reconciled: Reconciliation method applied, if any.
         seconds: Wall time of the final fits.
         strategy: ``ensemble`` or ``select``.
+        intermittent: ``(n_series,)`` series classified intermittent over the full history.
     """
 
     backtest: BacktestResult
@@ -58,6 +69,7 @@ class SelectionResult:
     reconciled: str | None = None
     seconds: float = 0.0
     strategy: str = "ensemble"
+    intermittent: tuple[bool, ...] = ()
 
 
 def forecast_with_selection(
@@ -99,35 +111,49 @@ def forecast_with_selection(
     result = backtest(panel, runnable, config)
     base_names = [m for m in result.forecasts if m not in (SELECTED, ENSEMBLE)]
     started = time.perf_counter()
-    # Final forecasts, with intervals recalibrated on all backtest folds (as `selected` was).
-    base = {name: rescale_intervals(runnable[name].fit(panel).predict(config.horizon,
-                                                                      config.levels),
-                                    interval_factors(result, name))
+    base = {name: runnable[name].fit(panel).predict(config.horizon, config.levels)
             for name in base_names}  # fmt: skip
     seconds = time.perf_counter() - started
+    window = config.intermittent_window or 8 * panel.season_length
+    sparse = intermittent_series(panel, config.intermittent_adi, window)
     if len(base_names) > 1:
         k = min(config.ensemble_size, len(base_names)) if strategy == "ensemble" else 1
-        choice = choose_per_series(result, k=k)
-        final = combine([base[m] for m in base_names], choice)
+        choice = choose_per_series(result, k=k, intermittent=sparse)
     else:
         choice = np.zeros((panel.n_series, 1), dtype=np.int64)
-        final = base[base_names[0]]
-    chosen = tuple("+".join(base_names[int(c)] for c in row) for row in choice)
+    # Intervals of the combination calibrated on every backtest fold (as the nested rows were).
+    n_folds = len(result.cutoffs)
+    final = calibrated_combination(result, [base[m] for m in base_names], choice, n_folds)
+    base = {m: rescale_intervals(fc, interval_factors(result, m)) for m, fc in base.items()}
+    # An ensemble whose candidates are fewer than k repeats the best: name each model once.
+    chosen = tuple("+".join(dict.fromkeys(base_names[int(c)] for c in row)) for row in choice)
     applied: str | None = None
     if reconcile_method is not None and TOTAL in panel.ids and panel.n_series > 1:
         actual, fitted = _backtest_errors(result, chosen)
         final = reconcile(final, reconcile_method, actual=actual, fitted=fitted)
         applied = reconcile_method
-    return SelectionResult(result, final, base, chosen, skipped, applied, seconds, strategy)
+    final = finish_forecast(final, nonnegative_series(panel), panel.future_closed(config.horizon))
+    return SelectionResult(
+        result,
+        final,
+        base,
+        chosen,
+        skipped,
+        applied,
+        seconds,
+        strategy,
+        tuple(bool(v) for v in sparse),
+    )
 
 
 def _backtest_errors(result: BacktestResult, chosen: tuple[str, ...]) -> tuple[np.ndarray, ...]:
     """Actual and chosen forecast (mean of its models) per series over all folds.
 
     Returns:
-        Two ``(n_series, n_folds * h)`` arrays.
+        Two ``(n_series, n_folds * h)`` arrays; actual is NaN where nothing is scored (gaps and
+        closed periods), so reconciliation learns from open periods only.
     """
-    actual = np.concatenate(list(result.actual), axis=1)
+    actual = np.concatenate(list(np.where(result.mask, result.actual, np.nan)), axis=1)
     fitted = np.empty_like(actual)
     for i, combo in enumerate(chosen):
         per_model = [

@@ -4,7 +4,7 @@ One query per grain runs in the engine (Ibis): events are bucketed per day or ho
 label, and counted (views, carts, purchases, distinct users, revenue). The small result leaves the
 engine here and is laid on a dense period grid spanning the observed range of the dataset.
 
-Empty periods are treated in two ways, and the difference matters:
+Empty periods are treated in three ways, and the difference matters:
 
 * **true zero** -- the store recorded events in that period, just none of this series' kind (no
   purchases in a category on a Tuesday): ``y = 0``, ``gap = False``.
@@ -14,8 +14,11 @@ Empty periods are treated in two ways, and the difference matters:
   1 % of the time, and at most ``gap_max_zero_share``, default 10 %, of those periods were empty
   as well): a logging outage or a hole in a data slice.
   ``y = NaN``, ``gap = True``. Models see an imputed value (:meth:`Panel.filled`) and metrics skip
-  gap periods. A shop that is closed on Saturdays has a same-weekday median of 0 there, so its
-  empty Saturdays stay true zeros.
+  gap periods.
+* **closed** -- the shop does not trade then (``forecast/calendar.py``): a weekday (or hour of
+  day) empty at every occurrence, learned from the store, or a date the user names
+  (``SeriesConfig.closed_dates``). ``y`` keeps its value (0), ``Panel.closed`` is True; models
+  see it interpolated, the forecast there is 0 with a 0-width interval and metrics skip it.
 
 Series ids form a two-level hierarchy: ``total`` and ``total/<category>``. Categories beyond the
 ``top_categories`` largest (and events without a category) are pooled into ``total/other`` so the
@@ -24,8 +27,8 @@ categories still add up to the total for additive metrics (views, carts, purchas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,6 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shopseq.errors import InputError
+from shopseq.forecast.calendar import Closures, interpolate_closed, learn_closures
 from shopseq.schema import ACTION, CATEGORY_ID, PRICE, QUANTITY, TS, USER_ID, Action
 
 if TYPE_CHECKING:
@@ -50,6 +54,7 @@ __all__ = [
     "SeriesReport",
     "SeriesSet",
     "build_series",
+    "check_groups",
     "season_length",
     "summing_matrix",
 ]
@@ -82,6 +87,33 @@ class Freq(StrEnum):
     HOUR = "h"
 
 
+def check_groups(groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Refuse empty groups, a category in two groups, and the reserved names.
+
+    Args:
+        groups: Group name -> categories.
+
+    Returns:
+        The groups.
+
+    Raises:
+        ValueError: For a bad group (pydantic turns it into a validation error).
+    """
+    seen: dict[str, str] = {}
+    for name, members in groups.items():
+        if name in (TOTAL, OTHER):
+            raise ValueError(f"{name!r} is reserved; name the group something else")
+        if not members:
+            raise ValueError(f"group {name!r} has no categories")
+        for member in members:
+            if member in seen:
+                raise ValueError(
+                    f"category {member!r} is in two groups ({seen[member]!r}, {name!r})"
+                )
+            seen[member] = name
+    return groups
+
+
 def season_length(freq: Freq) -> int:
     """The main seasonal period: a week of days, a day of hours.
 
@@ -110,6 +142,13 @@ class SeriesConfig(BaseModel):
             (quiet night hours, where traffic comes in bursts, are often empty: true zeros).
         start: First instant kept (naive UTC); ``None``: the first event.
         end: Instant after the last one kept (naive UTC); ``None``: after the last event.
+        closed_dates: Days the shop is known to be closed (past or within the forecast horizon):
+            forecast 0 with a 0-width interval, never scored, never a gap.
+        learn_closures: Learn regular closures from the store: a weekday (and, hourly, an hour of
+            day) on which nothing was logged at every one of at least...
+        closure_min_occurrences: ...this many occurrences.
+        groups: Named groups of categories, each forecast (and planned) as one series under its
+            name; groups compete with single categories for the ``top_categories`` places.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -123,6 +162,15 @@ class SeriesConfig(BaseModel):
     gap_max_zero_share: float = Field(default=0.1, ge=0.0, le=1.0)
     start: datetime | None = None
     end: datetime | None = None
+    closed_dates: tuple[date, ...] = ()
+    learn_closures: bool = True
+    closure_min_occurrences: int = Field(default=4, ge=2)
+    groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        return check_groups(value)
 
     @field_validator("freq", mode="before")
     @classmethod
@@ -146,6 +194,10 @@ class SeriesReport:
         empty_true_zero: Empty store periods kept as true zeros (quiet times).
         categories: Category names kept (``other`` pools the rest).
         other_share: Share of the metric's events pooled into ``other``.
+        closures: Closures applied (learned and given).
+        closed_periods: Periods of the history that were closed.
+        closed_with_events: Closed periods in which the store still logged events (a given
+            closure date that was in fact open: check the closures file).
     """
 
     metric: Metric
@@ -158,6 +210,9 @@ class SeriesReport:
     empty_true_zero: int
     categories: tuple[str, ...]
     other_share: float
+    closures: Closures = field(default_factory=Closures)
+    closed_periods: int = 0
+    closed_with_events: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +229,7 @@ class Panel:
         y: ``(n_series, n_periods)`` float64 values, NaN at gaps.
         gap: ``(n_series, n_periods)`` True where the value is missing (a gap), not zero.
         freq: Period length.
+        closures: When the shop is closed (applies to the history and to forecasts).
     """
 
     ids: tuple[str, ...]
@@ -181,6 +237,7 @@ class Panel:
     y: np.ndarray
     gap: np.ndarray
     freq: Freq
+    closures: Closures = field(default_factory=Closures)
 
     def __post_init__(self) -> None:
         n, t = len(self.ids), len(self.ds)
@@ -210,6 +267,22 @@ class Panel:
         """Length of one period."""
         return np.timedelta64(1, "D") if self.freq is Freq.DAY else np.timedelta64(1, "h")
 
+    @property
+    def closed(self) -> np.ndarray:
+        """``(n_periods,)`` True where the shop was closed."""
+        return self.closures.mask(self.ds, hourly=self.freq is Freq.HOUR)
+
+    def future_closed(self, horizon: int) -> np.ndarray:
+        """Which of the next ``horizon`` periods the shop will be closed.
+
+        Args:
+            horizon: Periods ahead.
+
+        Returns:
+            ``(horizon,)`` bool.
+        """
+        return self.closures.mask(self.future_ds(horizon), hourly=self.freq is Freq.HOUR)
+
     def future_ds(self, horizon: int) -> np.ndarray:
         """Period starts of the ``horizon`` periods after the panel.
 
@@ -237,6 +310,7 @@ class Panel:
             self.y[:, :n_periods],
             self.gap[:, :n_periods],
             self.freq,
+            self.closures,
         )
 
     def rows(self, index: np.ndarray | list[int]) -> Panel:
@@ -250,19 +324,25 @@ class Panel:
         """
         idx = np.asarray(index, dtype=np.int64)
         return Panel(
-            tuple(self.ids[i] for i in idx), self.ds, self.y[idx], self.gap[idx], self.freq
+            tuple(self.ids[i] for i in idx),
+            self.ds,
+            self.y[idx],
+            self.gap[idx],
+            self.freq,
+            self.closures,
         )
 
     def filled(self) -> np.ndarray:
         """Values with gaps imputed, for models that cannot take NaN.
 
-        A gap takes the value one season earlier (itself filled first), else the previous
-        value; leading gaps take the first observed value; a series with no value at all is 0.
+        Closed periods are first interpolated between the nearest open values. A gap then
+        takes the value one season earlier (itself filled first), else the previous value;
+        leading gaps take the first observed value; a series with no value at all is 0.
 
         Returns:
             ``(n_series, n_periods)`` float64 without NaN.
         """
-        y = self.y.copy()
+        y = interpolate_closed(self.y, self.closed)
         m = self.season_length
         for t in np.flatnonzero(np.isnan(y).any(axis=0)):
             if t >= m:
@@ -295,12 +375,13 @@ class Panel:
         )
 
     @classmethod
-    def from_long(cls, frame: pl.DataFrame, freq: Freq) -> Panel:
+    def from_long(cls, frame: pl.DataFrame, freq: Freq, closures: Closures | None = None) -> Panel:
         """Build a panel from a long frame on a complete, shared grid.
 
         Args:
             frame: Columns ``unique_id``, ``ds``, ``y`` and optionally ``gap``.
             freq: Period length.
+            closures: When the shop is closed (``None``: never).
 
         Returns:
             The panel (ids in order of first appearance).
@@ -335,7 +416,7 @@ class Panel:
             if "gap" in frame.columns
             else np.isnan(y)
         )
-        panel = cls(ids, ds, y, gap | np.isnan(y), freq)
+        panel = cls(ids, ds, y, gap | np.isnan(y), freq, closures or Closures())
         step = panel.step
         if t > 1 and not np.all(np.diff(ds) == step):
             raise InputError(f"series frame: periods are not evenly spaced by one '{freq}'")
@@ -458,7 +539,20 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
         return out
 
     store_events = place(totals, totals["events"].astype(np.float64))
-    gap_t, quiet = _store_gaps(store_events, grid, config)
+    hourly = config.freq is Freq.HOUR
+    known = Closures(dates=config.closed_dates)
+    closures = known
+    if config.learn_closures:
+        learned = learn_closures(
+            store_events,
+            grid,
+            hourly=hourly,
+            min_occurrences=config.closure_min_occurrences,
+            ignore=known.mask(grid, hourly=hourly),
+        )
+        closures = learned.merged(known)
+    closed = closures.mask(grid, hourly=hourly)
+    gap_t, quiet = _store_gaps(store_events, grid, config, closed)
 
     ids: list[str] = [TOTAL]
     value, undefined = _period_value(totals, config.metric)
@@ -467,9 +561,10 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
     categories: tuple[str, ...] = ()
     other_share = 0.0
     if config.by == "category":
-        categories, other_share = _top_categories(events, config)
-        known = events[CATEGORY_ID].isin(list(categories))
-        label = ibis.ifelse(known, events[CATEGORY_ID], OTHER)
+        label = _category_label(events, config)
+        categories, other_share = _top_categories(events, label, config)
+        known_label = label.isin(list(categories))
+        label = ibis.ifelse(known_label, label, OTHER)
         per_label = _fetch(_aggregate(events, bucket, label).order_by(["label", "period"]))
         labels = [*categories, *([OTHER] if other_share > 0 or config.categories else [])]
         for name in labels:
@@ -485,9 +580,11 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
                 undef |= ~seen
             undef_rows.append(undef)
     y = np.vstack(y_rows)
-    gap = np.vstack(undef_rows) | gap_t[None, :]
+    # A closed period is not missing: conversion there is 0 (nothing sold), not undefined.
+    undefined_rows = np.vstack(undef_rows) & ~closed[None, :]
+    gap = undefined_rows | gap_t[None, :]
     y[gap] = np.nan
-    panel = Panel(tuple(ids), grid, y, gap, config.freq)
+    panel = Panel(tuple(ids), grid, y, gap, config.freq, closures)
     report = SeriesReport(
         metric=config.metric,
         freq=config.freq,
@@ -499,22 +596,25 @@ def build_series(events: ir.Table, config: SeriesConfig) -> SeriesSet:
         empty_true_zero=int(quiet),
         categories=categories,
         other_share=other_share,
+        closures=closures,
+        closed_periods=int(closed.sum()),
+        closed_with_events=int((closed & (store_events > 0)).sum()),
     )
     return SeriesSet(panel=panel, report=report, events=store_events)
 
 
 def _store_gaps(
-    store_events: np.ndarray, grid: np.ndarray, config: SeriesConfig
+    store_events: np.ndarray, grid: np.ndarray, config: SeriesConfig, closed: np.ndarray
 ) -> tuple[np.ndarray, int]:
-    """Flag empty store periods at times the store is normally active; count the quiet ones."""
+    """Flag empty open periods at times the store is normally active; count the quiet ones."""
     if config.freq is Freq.DAY:
         slot = (grid.astype("datetime64[D]").astype(np.int64) + 3) % 7  # 0 = Monday
     else:
         slot = grid.astype("datetime64[h]").astype(np.int64) % 24
     gap = np.zeros(len(grid), dtype=bool)
-    empty = np.flatnonzero(store_events == 0)
+    empty = np.flatnonzero((store_events == 0) & ~closed)
     for t in empty:
-        others = (slot == slot[t]) & (np.arange(len(grid)) != t)
+        others = (slot == slot[t]) & (np.arange(len(grid)) != t) & ~closed
         pool = store_events[others] if others.any() else np.delete(store_events, t)
         gap[t] = (
             pool.size > 0
@@ -524,11 +624,23 @@ def _store_gaps(
     return gap, int(empty.size - gap.sum())
 
 
-def _top_categories(events: ir.Table, config: SeriesConfig) -> tuple[tuple[str, ...], float]:
+def _category_label(events: ir.Table, config: SeriesConfig) -> ir.StringValue:
+    """The category of each event, or the name of the group it belongs to."""
+    label: ir.StringValue = events[CATEGORY_ID]
+    for name, members in config.groups.items():
+        label = ibis.ifelse(events[CATEGORY_ID].isin(list(members)), name, label)
+    return label
+
+
+def _top_categories(
+    events: ir.Table, label: ir.Value, config: SeriesConfig
+) -> tuple[tuple[str, ...], float]:
     action = _ACTION_OF_METRIC[config.metric]
-    scoped = events if action is None else events.filter(events[ACTION] == action.value)
+    scoped = events.mutate(_label=label)
+    if action is not None:
+        scoped = scoped.filter(scoped[ACTION] == action.value)
     counts = (
-        scoped.group_by(category=scoped[CATEGORY_ID])
+        scoped.group_by(category=scoped["_label"])
         .aggregate(n=scoped.count())
         .order_by([ibis.desc("n"), "category"])
         .to_pyarrow()

@@ -1,8 +1,9 @@
 """Next-item prediction: the contract, the models, and the protocol that ranks them.
 
 * ``base.py``: :class:`NextItemModel` and :class:`ScoringModel` (``recommend`` from ``score``).
-* ``baselines.py`` (popularity, Markov, item-kNN, session-kNN), ``gru4rec.py``, ``sasrec.py``:
-  one file per model family (``neural.py`` holds what the two torch models share).
+* ``baselines.py`` (popularity, Markov, item-kNN, session-kNN), ``mf.py`` (ALS and BPR matrix
+  factorisation from ``implicit``), ``gru4rec.py``, ``sasrec.py``: one file per model family
+  (``neural.py`` holds what the two torch models share).
 * ``evaluation.py`` (ranking cases, the validation callback) and ``leaderboard.py`` (models beside
   baselines with intervals and a paired test): above the models, using ``metrics/``.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Iterator
-from typing import Literal, Self
+from typing import Literal, Self, cast
 
 import numpy as np
 
@@ -33,7 +33,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.errors import ConfigError, InputError
-from shopseq.nextitem.neural import NeuralNextItemConfig, TorchNextItemModel, early_stopping
+from shopseq.nextitem.neural import (
+    NeuralNextItemConfig,
+    TorchNextItemModel,
+    early_stopping,
+    item_scores_into,
+)
 from shopseq.sequences import EvalCases, Sequences
 from shopseq.training import seeded_torch
 from shopseq.training import train as run_training
@@ -183,6 +188,36 @@ class GRU4RecNet(nn.Module):
             new.append(x)
         return new
 
+    def final_state(self, items: torch.Tensor) -> torch.Tensor:
+        """Last layer's state after time-major histories (T, B); item 0 leaves a row's state as is.
+
+        The arithmetic of :meth:`step` event by event (a padding event keeps the row's state),
+        with the per-event overhead cut: the input vectors are gathered once, the cells run as
+        the ``torch.gru_cell`` call ``nn.GRUCell`` makes, dropout (identity in eval mode) is
+        applied only in training mode, and the padding mask only at steps that hold padding.
+        Not ``nn.GRU``: it computes the input products of all steps as one matrix product, which
+        rounds differently from the cells the model was trained with.
+        """
+        valid = items > 0  # (T, B)
+        has_padding = (~valid).any(dim=1).tolist()  # per step: does some row hold padding
+        table = self.Wy.weight if self.E is None else self.E.weight
+        inputs = F.embedding(items, table)  # (T, B, n_input), what self.Wy / self.E return
+        cells = cast(list[nn.GRUCell], list(self.cells))
+        weights = [(c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh) for c in cells]
+        hidden = self.init_hidden(items.shape[1])  # [(B, units)]
+        for t in range(len(items)):
+            x = self.drop_embed(inputs[t]) if self.training else inputs[t]  # (B, n_input)
+            new = []
+            for (w_ih, w_hh, b_ih, b_hh), h in zip(weights, hidden, strict=True):
+                x = torch.gru_cell(x, h, w_ih, w_hh, b_ih, b_hh)  # (B, units)
+                x = self.drop_hidden(x) if self.training else x
+                new.append(x)
+            if has_padding[t]:
+                keep = valid[t].unsqueeze(1)  # (B, 1)
+                new = [torch.where(keep, n, h) for n, h in zip(new, hidden, strict=True)]
+            hidden = new
+        return hidden[-1]
+
     def score_items(self, out: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
         """Scores of ``items`` (S,) for final states (B, d): (B, S); all items when ``None``."""
         if items is None:
@@ -223,7 +258,7 @@ def _session_parallel(
         yield np.zeros(0, np.int64), finished, kept
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _score(
     net: GRU4RecNet, histories: Sequences, n_items: int, config: GRU4RecConfig
 ) -> np.ndarray:
@@ -232,16 +267,12 @@ def _score(
     padded = histories.to_padded(config.max_len)  # (n, T) left-padded, unknown -> 0
     device = net.Wy.weight.device
     for start in range(0, len(histories), config.score_batch):
-        chunk = padded[start : start + config.score_batch].astype(np.int64)
-        items = torch.from_numpy(chunk).to(device)
-        hidden = net.init_hidden(len(items))
-        present = (items > 0).any(dim=0).nonzero()
-        first = int(present[0]) if len(present) else items.shape[1]
-        for t in range(first, items.shape[1]):
-            valid = (items[:, t] > 0).unsqueeze(1)  # (B, 1) padding leaves the state as is
-            new = net.step(items[:, t], hidden)
-            hidden = [torch.where(valid, n, h) for n, h in zip(new, hidden, strict=True)]
-        out[start : start + len(items)] = net.score_items(hidden[-1], None).cpu().numpy()
+        chunk = padded[start : start + config.score_batch]  # (B, T)
+        present = np.flatnonzero(chunk.any(axis=0))
+        first = int(present[0]) if len(present) else chunk.shape[1]  # skip all-padding steps
+        steps = np.ascontiguousarray(chunk[:, first:].T, dtype=np.int64)  # (T', B) time-major
+        state = net.final_state(torch.from_numpy(steps).to(device))  # (B, units)
+        item_scores_into(out[start : start + len(chunk)], state, net.Wy.weight, net.By.weight.T)
     out[:, 0] = -np.inf
     return out
 

@@ -36,7 +36,12 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.errors import InputError
-from shopseq.nextitem.neural import NeuralNextItemConfig, TorchNextItemModel, early_stopping
+from shopseq.nextitem.neural import (
+    NeuralNextItemConfig,
+    TorchNextItemModel,
+    early_stopping,
+    item_scores_into,
+)
 from shopseq.sequences import EvalCases, Sequences, sliding_windows
 from shopseq.training import seeded_torch
 from shopseq.training import train as run_training
@@ -170,19 +175,19 @@ class SASRecNet(nn.Module):
         return states @ self.item_emb.weight.T  # (N, n_items)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def _score(net: SASRecNet, histories: Sequences, n_items: int, config: SASRecConfig) -> np.ndarray:
     """Encode each history's last ``max_len`` items; (n, n_items) scores, padding -inf."""
     out = np.empty((len(histories), n_items), dtype=np.float32)
     padded = histories.to_padded(config.max_len)  # (n, max_len), -1 -> 0
     device = net.item_emb.weight.device
     for start in range(0, len(histories), config.score_batch):
-        chunk = padded[start : start + config.score_batch].astype(np.int64)
-        items = torch.from_numpy(chunk).to(device)
-        used = (items > 0).any(dim=0).nonzero()  # columns holding an item in some row
+        chunk = padded[start : start + config.score_batch]  # (B, max_len)
+        used = np.flatnonzero(chunk.any(axis=0))  # columns holding an item in some row
         width = config.max_len - int(used[0]) if len(used) else 1
-        last = net(items[:, -width:])[:, -1, :]  # (B, d) state after the most recent item
-        out[start : start + len(items)] = net.logits(last).cpu().numpy()  # (B, n_items)
+        items = torch.from_numpy(chunk[:, -width:].astype(np.int64)).to(device)  # (B, width)
+        last = net(items)[:, -1, :]  # (B, d) state after the most recent item
+        item_scores_into(out[start : start + len(chunk)], last, net.item_emb.weight)
     out[:, 0] = -np.inf
     return out
 

@@ -9,7 +9,10 @@ from shopseq.schema import ACTION, EVENT_COLUMNS, ITEM_ID, SOURCE_FILE_ID, SOURC
 
 _ROW_SPAN = 1 << 40  # rows per file that fit below the file id (about 1.1e12)
 
-__all__ = ["DedupeConfig", "drop_exact_duplicates", "drop_repeats"]
+__all__ = ["REPEAT_FLAG", "DedupeConfig", "drop_exact_duplicates", "drop_repeats", "flag_repeats"]
+
+#: Column :func:`flag_repeats` adds: True on an event that repeats within the window.
+REPEAT_FLAG = "_repeat"
 
 
 class DedupeConfig(BaseModel):
@@ -48,28 +51,46 @@ def drop_exact_duplicates(events: ibis.Table) -> ibis.Table:
     ).drop("_first")
 
 
-def drop_repeats(events: ibis.Table, config: DedupeConfig) -> ibis.Table:
-    """Drop events repeating the previous same user/item/action within the configured window.
+def flag_repeats(events: ibis.Table, config: DedupeConfig) -> ibis.Table:
+    """Add :data:`REPEAT_FLAG`, True on a repeat within the window (never when the window is 0).
 
-    Each event is compared with the previous event of the same user, item and action (not with the
-    previous kept one), so a burst of reloads collapses to its first event.
+    A repeat is an event within the window after the previous event of the same user, item and
+    action (not the previous kept one), so a burst of reloads collapses to its first event. A
+    flag instead of a filter lets the pipeline count the repeats from the pass that finds them.
 
     Args:
         events: Events with lineage columns.
         config: The repeat window.
 
     Returns:
-        The events without rapid repeats (unchanged when the window is 0).
+        The events with the flag column.
     """
     if config.repeat_window_seconds == 0:
-        return events
+        return events.mutate(**{REPEAT_FLAG: ibis.literal(False)})
     window = ibis.window(
         group_by=[events[USER_ID], events[ITEM_ID], events[ACTION]],
         order_by=[events[TS], events[SOURCE_FILE_ID], events[SOURCE_ROW]],
     )
-    with_prev = events.mutate(_prev_ts=events[TS].lag().over(window))
+    prev_ts = events[TS].lag().over(window)
     # Compare timestamps with an interval rather than subtracting epoch seconds: Spark truncates
     # epoch seconds, DuckDB keeps fractions (../shared/STACK.md).
-    limit = with_prev._prev_ts + ibis.interval(seconds=config.repeat_window_seconds)
-    keep = with_prev._prev_ts.isnull() | (with_prev[TS] > limit)
-    return with_prev.filter(keep).drop("_prev_ts")
+    repeat = prev_ts.notnull() & (
+        events[TS] <= prev_ts + ibis.interval(seconds=config.repeat_window_seconds)
+    )
+    return events.mutate(**{REPEAT_FLAG: repeat})
+
+
+def drop_repeats(events: ibis.Table, config: DedupeConfig) -> ibis.Table:
+    """Drop events repeating the previous same user/item/action within the configured window.
+
+    Args:
+        events: Events with lineage columns.
+        config: The repeat window (see :func:`flag_repeats`).
+
+    Returns:
+        The events without rapid repeats (unchanged when the window is 0).
+    """
+    if config.repeat_window_seconds == 0:
+        return events
+    flagged = flag_repeats(events, config)
+    return flagged.filter(~flagged[REPEAT_FLAG]).drop(REPEAT_FLAG)

@@ -26,6 +26,7 @@ __all__ = [
 KNOWN_ARTIFACTS: dict[str, str] = {
     "leaderboard.json": "Model leaderboard",
     "forecast_leaderboard.json": "Forecast leaderboard",
+    "forecast_series.json": "Forecasts per series",
     "forecasts.json": "Forecasts",
     "plan.json": "Plan",
 }

@@ -12,6 +12,7 @@ from shopseq.analyze import (
     PathsResult,
     RetentionResult,
     SegmentsResult,
+    StatesResult,
     TransitionMatrix,
 )
 from shopseq.prepare.profile import DatasetProfile
@@ -22,24 +23,38 @@ __all__ = [
     "funnel_groups_chart",
     "generic_chart",
     "heatmap",
+    "layout",
     "retention_heatmap",
     "rfm_heatmap",
     "sankey",
     "segments_chart",
+    "state_emissions_heatmap",
+    "state_transitions_heatmap",
 ]
 
 _BLUE, _ORANGE, _GREY = "#2563eb", "#f97316", "#94a3b8"
 _FONT = {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "size": 13}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 420, **extra: Any) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = 420, **extra: Any) -> go.Figure:
+    """The report's common look: title, white template, height, margins, font.
+
+    Args:
+        fig: The figure.
+        title: Its title.
+        height: Pixels.
+        **extra: More ``update_layout`` settings (they win over the defaults).
+
+    Returns:
+        The figure.
+    """
+    settings: dict[str, Any] = {"margin": {"l": 60, "r": 30, "t": 60, "b": 50}, **extra}
     fig.update_layout(
         title={"text": title, "x": 0.01, "font": {"size": 16}},
         template="plotly_white",
         height=height,
-        margin={"l": 60, "r": 30, "t": 60, "b": 50},
         font=_FONT,
-        **extra,
+        **settings,
     )
     return fig
 
@@ -65,7 +80,7 @@ def actions_bar(profile: DatasetProfile) -> go.Figure:
             textposition="auto",
         )
     )
-    return _layout(fig, "Events per action", height=300, xaxis_title="events")
+    return layout(fig, "Events per action", height=300, xaxis_title="events")
 
 
 def funnel_chart(result: FunnelResult) -> go.Figure:
@@ -88,7 +103,7 @@ def funnel_chart(result: FunnelResult) -> go.Figure:
         )
     )
     unit = "sessions" if result.by == "session" else "users"
-    return _layout(fig, f"Funnel ({unit}, window {result.window_seconds / 3600:g} h)", height=360)
+    return layout(fig, f"Funnel ({unit}, window {result.window_seconds / 3600:g} h)", height=360)
 
 
 def funnel_groups_chart(result: FunnelResult, title: str) -> go.Figure:
@@ -116,7 +131,7 @@ def funnel_groups_chart(result: FunnelResult, title: str) -> go.Figure:
     )
     fig.add_hline(y=result.overall.conversion, line_dash="dash", line_color=_ORANGE)
     overall = f"{title} · dashed line: everyone, {result.overall.conversion:.1%}"
-    return _layout(fig, overall, height=360, yaxis_tickformat=".1%", xaxis_type="category")
+    return layout(fig, overall, height=360, yaxis_tickformat=".1%", xaxis_type="category")
 
 
 def sankey(result: PathsResult, min_share: float = 0.0) -> go.Figure:
@@ -168,7 +183,7 @@ def sankey(result: PathsResult, min_share: float = 0.0) -> go.Figure:
         )
     )
     hidden = f" (flows under {min_share:.1%} of sessions hidden)" if min_share else ""
-    return _layout(fig, f"Session flows over the first steps{hidden}", height=500)
+    return layout(fig, f"Session flows over the first steps{hidden}", height=500)
 
 
 def heatmap(matrix: TransitionMatrix, title: str, height: int = 460) -> go.Figure:
@@ -200,12 +215,89 @@ def heatmap(matrix: TransitionMatrix, title: str, height: int = 460) -> go.Figur
             colorbar={"tickformat": ".0%"},
         )
     )
-    return _layout(
+    return layout(
         fig,
         title,
         height=height,
         xaxis={"title": "next", "type": "category", "side": "bottom"},
         yaxis={"title": "current", "type": "category", "autorange": "reversed"},
+    )
+
+
+def _probability_heatmap(
+    rows: list[str],
+    columns: list[str],
+    z: list[list[float]],
+    counts: list[list[int]],
+    hover: str,
+    title: str,
+    x_title: str,
+) -> go.Figure:
+    text = [[f"{p:.0%}" if p >= 0.005 else "" for p in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=columns,
+            y=rows,
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+            customdata=counts,
+            hovertemplate=hover,
+            colorbar={"tickformat": ".0%"},
+        )
+    )
+    return layout(
+        fig,
+        title,
+        height=max(300, 70 * len(rows) + 140),
+        xaxis={"title": x_title, "type": "category", "side": "bottom"},
+        yaxis={"title": "state", "type": "category", "autorange": "reversed"},
+    )
+
+
+def state_transitions_heatmap(result: StatesResult) -> go.Figure:
+    """Hidden-state transition probabilities with the start distribution as a first row.
+
+    Args:
+        result: Intent states.
+
+    Returns:
+        A heatmap (rows: from, columns: to; counts from the decoded paths on hover).
+    """
+    m = result.transitions
+    starts = [[round(p * result.n_sessions) for p in result.start]]
+    return _probability_heatmap(
+        ["start", *m.rows],
+        list(m.columns),
+        [list(result.start), *(list(r) for r in m.probabilities)],
+        starts + [list(r) for r in m.counts],
+        "%{y} → %{x}: %{z:.1%} (%{customdata:,} decoded)<extra></extra>",
+        "Intent-state transitions (row → column)",
+        "next state",
+    )
+
+
+def state_emissions_heatmap(result: StatesResult) -> go.Figure:
+    """What each hidden state emits.
+
+    Args:
+        result: Intent states.
+
+    Returns:
+        A heatmap (rows: states, columns: symbols).
+    """
+    m = result.emissions
+    return _probability_heatmap(
+        list(m.rows),
+        list(m.columns),
+        [list(r) for r in m.probabilities],
+        [list(r) for r in m.counts],
+        "%{y} emits %{x}: %{z:.1%} (%{customdata:,} events)<extra></extra>",
+        "What each state emits (row sums to 100 %)",
+        "event",
     )
 
 
@@ -239,7 +331,7 @@ def retention_heatmap(result: RetentionResult) -> go.Figure:
     )
     anchor = "first event" if result.cohort_by == "first_activity" else "first purchase"
     active = "any event" if result.activity == "any" else "a purchase"
-    return _layout(
+    return layout(
         fig,
         f"{result.period.capitalize()}ly cohorts by {anchor}: share with {active} k "
         f"{result.period}s later",
@@ -270,7 +362,7 @@ def rfm_heatmap(result: SegmentsResult) -> go.Figure:
             hovertemplate="R %{y}, F %{x}: %{z:,} users<extra></extra>",
         )
     )
-    return _layout(
+    return layout(
         fig,
         "Users by RFM recency (R) and frequency (F) score",
         height=380,
@@ -298,7 +390,7 @@ def segments_chart(result: SegmentsResult) -> go.Figure:
             textposition="outside",
         )
     )
-    return _layout(fig, "Segment sizes", height=360, yaxis_title="users", xaxis_type="category")
+    return layout(fig, "Segment sizes", height=360, yaxis_title="users", xaxis_type="category")
 
 
 def generic_chart(spec: dict[str, Any]) -> go.Figure:
@@ -333,7 +425,7 @@ def generic_chart(spec: dict[str, Any]) -> go.Figure:
                 )
             )
         fig.add_trace(go.Scatter(x=x, y=series["y"], name=name, mode="lines"))
-    return _layout(
+    return layout(
         fig,
         str(spec.get("title", "")),
         height=int(spec.get("height", 380)),

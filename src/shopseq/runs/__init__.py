@@ -6,6 +6,7 @@ The CLI, the benchmarks, the report and the service call these and only render w
 * ``rundir.py``: :class:`RunDir`, the fixed, versioned layout of a run directory.
 * ``nextitem.py``: train one next-item model into a run, evaluate a line-up, answer from a run.
 * ``forecast.py``: backtest and forecast series from the store; turn forecasts into a plan.
+* ``engine.py``: which engine runs the table stages (the DuckDB file or Spark) and its settings.
 
 Per-user prediction jobs join here as the per-user models land. Only the light modules are
 re-exported here; import the jobs from their modules (``from shopseq.runs.nextitem import

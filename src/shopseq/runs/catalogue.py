@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_FORECASTERS",
     "FAST_FORECASTERS",
     "FORECASTERS",
+    "INTERMITTENT_FORECASTERS",
     "NEXT_ITEM_MODELS",
     "NO_REFIT",
     "ForecasterSettings",
@@ -103,6 +104,18 @@ def _sknn() -> tuple[Any, type[BaseModel]]:
     return SessionKNN, SessionKNNConfig
 
 
+def _als() -> tuple[Any, type[BaseModel]]:
+    from shopseq.nextitem.mf import ALS, ALSConfig
+
+    return ALS, ALSConfig
+
+
+def _bpr() -> tuple[Any, type[BaseModel]]:
+    from shopseq.nextitem.mf import BPR, BPRConfig
+
+    return BPR, BPRConfig
+
+
 def _gru4rec() -> tuple[Any, type[BaseModel]]:
     from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
 
@@ -121,6 +134,8 @@ NEXT_ITEM_MODELS: dict[str, NextItemSpec] = {
     "markov": NextItemSpec(_markov, baseline=True),
     "itemknn": NextItemSpec(_itemknn, baseline=True),
     "sknn": NextItemSpec(_sknn, baseline=True),
+    "als": NextItemSpec(_als, baseline=False),
+    "bpr": NextItemSpec(_bpr, baseline=False),
     "gru4rec": NextItemSpec(_gru4rec, baseline=False, neural=True),
     "sasrec": NextItemSpec(_sasrec, baseline=False, neural=True),
 }
@@ -167,6 +182,15 @@ def _stats(kind: str) -> Callable[[ForecasterSettings], Forecaster]:
     return build
 
 
+def _intermittent(kind: str) -> Callable[[ForecasterSettings], Forecaster]:
+    def build(settings: ForecasterSettings) -> Forecaster:
+        from shopseq.forecast.intermittent import IntermittentConfig, IntermittentModel
+
+        return IntermittentModel(IntermittentConfig(kind=kind))
+
+    return build
+
+
 def _seasonal_naive(settings: ForecasterSettings) -> Forecaster:
     from shopseq.forecast.local import SeasonalNaive
 
@@ -205,7 +229,16 @@ FORECASTERS: dict[str, Callable[[ForecasterSettings], Forecaster]] = {
     "auto_arima": _stats("auto_arima"),
     "lightgbm": _lightgbm,
     "mlp": _mlp,
+    # Intermittent demand: candidates only for mostly-zero series (``scope = "intermittent"``).
+    "croston": _intermittent("croston"),
+    "croston_sba": _intermittent("croston_sba"),
+    "tsb": _intermittent("tsb"),
+    "adida": _intermittent("adida"),
+    "imapa": _intermittent("imapa"),
 }
+#: The intermittent-demand models, added to every default line-up: they cost microseconds per
+#: series and are offered only where a series is mostly zeros.
+INTERMITTENT_FORECASTERS = ("croston", "croston_sba", "tsb", "adida", "imapa")
 #: The default line-up (AutoARIMA is fitted once and then only updated: it is the slowest).
 DEFAULT_FORECASTERS = (
     "seasonal_naive",
@@ -215,9 +248,17 @@ DEFAULT_FORECASTERS = (
     "auto_theta",
     "auto_arima",
     "lightgbm",
+    *INTERMITTENT_FORECASTERS,
 )
 #: A line-up that runs in about a second on a handful of series (the demo's and the plan's).
-FAST_FORECASTERS = ("seasonal_naive", "moving_average", "auto_theta", "auto_ces", "lightgbm")
+FAST_FORECASTERS = (
+    "seasonal_naive",
+    "moving_average",
+    "auto_theta",
+    "auto_ces",
+    "lightgbm",
+    *INTERMITTENT_FORECASTERS,
+)
 #: Forecasters the backtest fits once and then only updates with the longer history.
 NO_REFIT = frozenset({"auto_arima"})
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-import pyarrow as pa
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -84,7 +83,9 @@ class TrainConfig(BaseModel):
         seed: Seed of the model (where it has one).
         split: Which events and how they are split.
         ranking: How the test cases are ranked (seen-item exclusion, history cap, bootstrap).
-        runtime: Threads, device and progress of the torch models.
+        runtime: Threads, device and progress of the torch models, and this process's place
+            in a data-parallel fit (``torchrun``; torch models only): every process fits on its
+            shard, rank 0 alone ranks the test cases and writes the run directory.
         out: The run directory to write (replaced as a whole).
     """
 
@@ -103,6 +104,10 @@ class TrainConfig(BaseModel):
     def _valid_params(self) -> TrainConfig:
         # Fail on a misspelled or invalid parameter now, not after the split is built.
         model_config(self.model, self.params, n_epochs=self.n_epochs, seed=self.seed)
+        if self.runtime.world_size > 1 and not next_item_spec(self.model).neural:
+            raise ConfigError(
+                f"{self.model} does not train with torch; run it in one process (without torchrun)"
+            )
         return self
 
 
@@ -139,6 +144,8 @@ class EvaluateConfig(BaseModel):
     def _valid_params(self) -> EvaluateConfig:
         for name, params in self.params.items():
             model_config(name, params, n_epochs=self.n_epochs, seed=self.seed)
+        if self.runtime.world_size > 1:
+            raise ConfigError("evaluate runs in one process; train one model with torchrun")
         return self
 
 
@@ -202,20 +209,38 @@ def fit_model(
 ) -> FittedModel:
     """Fit a catalogue model on training sequences and time it.
 
+    With ``runtime.distributed`` (one process of ``torchrun``), this process joins the group,
+    fits its replica on its shard of ``train`` (``TorchRuntime.shard``) and leaves the group;
+    every process ends with the same weights.
+
     Args:
         name: Catalogue name.
         config: Its config.
-        runtime: Threads, device and progress of the torch models.
-        train: Training sequences.
+        runtime: Threads, device, progress and processes of the torch models.
+        train: Training sequences (all of them, on every process).
         n_items: Vocabulary size including padding.
         valid: Validation cases (early stopping of the neural models; ``None``: none).
 
     Returns:
         The fitted model.
+
+    Raises:
+        ConfigError: If a model that does not train with torch is asked to fit in several
+            processes.
     """
-    model = next_item_spec(name).build(config, runtime)
+    spec = next_item_spec(name)
+    model = spec.build(config, runtime)
+    valid = valid if valid is not None and len(valid) else None
     started = time.perf_counter()
-    model.fit(train, n_items, valid if valid is not None and len(valid) else None)
+    if runtime.world_size > 1:
+        if not spec.neural:
+            raise ConfigError(f"{name} does not train with torch; fit it in one process")
+        from shopseq.distributed import process_group  # imports torch
+
+        with process_group(runtime):
+            model.fit(train.subset(runtime.shard(len(train))), n_items, valid)
+    else:
+        model.fit(train, n_items, valid)
     seconds = time.perf_counter() - started
     info: dict[str, Any] = {}
     report = getattr(model, "report_", None)
@@ -227,6 +252,7 @@ def fit_model(
             "seconds_per_epoch": float(np.mean([e.seconds for e in epochs])),
             "sequences_per_s": float(np.mean([e.sequences_per_s for e in epochs])),
             "threads": epochs[0].threads,
+            "processes": epochs[0].processes,
         }
     return FittedModel(name, config, model, seconds, info)
 
@@ -357,8 +383,11 @@ class TrainResult:
     fitted: FittedModel
 
 
-def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> TrainResult:
+def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> TrainResult | None:
     """Fit one model, rank it beside popularity, and write a complete run directory.
+
+    In a data-parallel fit every process calls this with the same split; each trains on its
+    shard, and rank 0 alone ranks the test cases and writes the run directory.
 
     Args:
         config: The job.
@@ -366,7 +395,8 @@ def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> Tra
         log: Where progress lines go.
 
     Returns:
-        The leaderboard and the run directory.
+        The leaderboard and the run directory (``None`` on the other ranks of a data-parallel
+        fit, which write nothing).
     """
     model_cfg = model_config(
         config.model, config.params, n_epochs=config.n_epochs, seed=config.seed
@@ -375,11 +405,12 @@ def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> Tra
     log(f"fitting {config.model}")
     fitted = [fit_model(config.model, model_cfg, config.runtime, split.train, n_items, split.valid)]
     log(f"fitted {config.model} in {fitted[0].seconds:.1f}s")
+    if not config.runtime.is_main:
+        return None
     if config.model != "popularity":
         reference = model_config("popularity", {}, n_epochs=None, seed=config.seed)
-        fitted.append(
-            fit_model("popularity", reference, config.runtime, split.train, n_items, None)
-        )
+        one_process = config.runtime.model_copy(update={"distributed": None})
+        fitted.append(fit_model("popularity", reference, one_process, split.train, n_items, None))
     board = rank_beside_baselines(fitted, split, config.ranking, dataset="store")
     history_len = history_length(fitted[0].model, config.ranking.max_history)
     with RunDir.create(config.out, "next_item") as run:
@@ -468,6 +499,12 @@ class NextItemRun:
             self._offsets = data["offsets"]
             self._items = data["items"]
         self.popularity = np.load(run.popularity, allow_pickle=False)
+        # Hash lookups built once: Arrow's index_in hashes the whole vocabulary on every call
+        # (milliseconds per request over 100 k items, more over a million owners).
+        self._item_ids: list[str] = self.items.ids.to_pylist()
+        self._item_index = {v: n + 1 for n, v in enumerate(self._item_ids)}
+        self._owner_index = {v: n + 1 for n, v in enumerate(self.owners.ids.to_pylist())}
+        self._by_popularity = np.argsort(-self.popularity[1:], kind="stable") + 1
 
     @classmethod
     def load(cls, path: Path, runtime: TorchRuntime | None = None) -> NextItemRun:
@@ -494,7 +531,7 @@ class NextItemRun:
         Returns:
             The history, or ``None`` for an owner the run does not know.
         """
-        index = self.owners.encode(_many([user]))[0]
+        index = self._owner_index.get(user, -1)
         if index <= 0:
             return None
         row = int(np.searchsorted(self._owner, index))
@@ -502,6 +539,33 @@ class NextItemRun:
             return np.zeros(0, np.int32)
         history: np.ndarray = self._items[self._offsets[row] : self._offsets[row + 1]]
         return history
+
+    def encode_items(self, items: Sequence[str]) -> np.ndarray:
+        """Item indices of external ids (-1 for an item the run does not know).
+
+        Args:
+            items: External item ids.
+
+        Returns:
+            int32 indices.
+        """
+        return np.array([self._item_index.get(i, -1) for i in items], dtype=np.int32)
+
+    def decode_items(self, indices: np.ndarray) -> list[str]:
+        """External ids of item indices (all of them known items).
+
+        Args:
+            indices: Item indices in 1..n_items-1.
+
+        Returns:
+            The ids.
+        """
+        ids = self._item_ids
+        return [ids[i - 1] for i in indices.tolist()]
+
+    def _decode_history(self, history: np.ndarray) -> list[str | None]:
+        ids, n = self._item_ids, len(self._item_ids)
+        return [ids[i - 1] if 0 < i <= n else None for i in history.tolist()]
 
     def recommend(
         self, user: str, k: int, *, exclude_seen: bool = True, recent: Sequence[str] = ()
@@ -524,12 +588,12 @@ class NextItemRun:
         if k < 1:
             raise InputError(f"The 'k' parameter of recommend must be an int >= 1. Got {k}.")
         stored = self.history_of(user)
-        extra = self.items.encode(_many(recent)).astype(np.int32)
+        extra = self.encode_items(recent)
         if stored is None and len(extra) == 0:
-            top = np.argsort(-self.popularity[1:], kind="stable")[:k] + 1
+            top = self._by_popularity[:k]
             return UserRecommendations(
                 user,
-                [str(i) for i in self.items.decode(top)],
+                self.decode_items(top),
                 [float(s) for s in self.popularity[top]],
                 [],
                 "popularity",
@@ -549,13 +613,9 @@ class NextItemRun:
         )
         return UserRecommendations(
             user,
-            [str(i) for i in self.items.decode(recs.items[0][keep])],
+            self.decode_items(recs.items[0][keep]),
             [float(s) for s in recs.scores[0][keep]],
-            self.items.decode(history),
+            self._decode_history(history),
             source,
             note,
         )
-
-
-def _many(values: Sequence[str]) -> pa.Array:
-    return pa.array(list(values), type=pa.string())

@@ -36,7 +36,7 @@ __all__ = ["RUN_LAYOUT", "RUN_LAYOUT_VERSION", "RunDir", "RunKind"]
 RUN_LAYOUT = "shopseq-run"
 #: Version of the layout above; bump it when a file's meaning changes, and say how to migrate.
 RUN_LAYOUT_VERSION = 1
-RunKind = Literal["next_item"]
+RunKind = Literal["next_item", "predict"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,64 +1,423 @@
-"""Per-user features computed as of a cut time (RFM, time gaps, action and category mix).
+"""Per-user features as of a cut time, and per-session prefix features, computed in the store.
 
-Only events strictly before ``as_of`` are read, so features built for a test period never see it.
+Only events strictly before the cut-off are read (``ts < as_of`` for users; the first ``k`` events
+of a session and the user's events before the session started, for session prefixes), so features
+built for a test period never see it. Everything is an Ibis expression (DuckDB or Spark); nothing
+loops over users in Python.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import ibis
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from shopseq.schema import ACTION, CATEGORY_ID, PRICE, QUANTITY, SESSION_ID, TS, USER_ID, Action
+from shopseq.errors import InputError
+from shopseq.schema import (
+    ACTION,
+    CATEGORY_ID,
+    ITEM_ID,
+    PRICE,
+    QUANTITY,
+    SESSION_ID,
+    SOURCE_FILE_ID,
+    SOURCE_ROW,
+    TS,
+    USER_ID,
+    Action,
+)
 
-__all__ = ["user_features"]
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "CUTOFF",
+    "USER_KEY_COLUMNS",
+    "FeatureConfig",
+    "session_prefix_features",
+    "user_features",
+]
+
+#: Column holding the cut-off an example was built at (the moment of prediction).
+CUTOFF = "cutoff"
+
+_DAY = 86_400.0
 
 
-def user_features(events: ibis.Table, as_of: datetime) -> ibis.Table:
+class FeatureConfig(BaseModel):
+    """Windows of the per-user features.
+
+    Attributes:
+        lookback: Only events in ``[as_of - lookback, as_of)`` are read (``None``: all history).
+        short_window: The recent window of the trend features (``*_7d`` by default).
+        long_window: The longer window they are compared with (``*_30d`` by default).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    lookback: timedelta | None = None
+    short_window: timedelta = timedelta(days=7)
+    long_window: timedelta = timedelta(days=30)
+
+    @model_validator(mode="after")
+    def _windows(self) -> FeatureConfig:
+        if not timedelta(0) < self.short_window <= self.long_window:
+            raise ValueError(
+                f"need 0 < short_window <= long_window; got {self.short_window} and "
+                f"{self.long_window}"
+            )
+        return self
+
+
+#: Columns of :func:`user_features` that are not numeric model inputs.
+USER_KEY_COLUMNS: tuple[str, ...] = (USER_ID, CUTOFF)
+#: Categorical feature columns (strings: the action of the last event).
+CATEGORICAL_FEATURES: tuple[str, ...] = ("last_action",)
+
+
+def _seconds(column: ibis.TimestampValue) -> ibis.IntegerValue:
+    # Truncate first: epoch_seconds() keeps fractions on DuckDB but not on Spark (STACK.md).
+    return column.truncate("s").epoch_seconds().cast("int64")
+
+
+def _order(table: ibis.Table) -> list[ibis.Value]:
+    """The total order of events within an owner (the one every stage uses)."""
+    return [table[TS], table[SOURCE_FILE_ID], table[SOURCE_ROW]]
+
+
+def _days(seconds: ibis.NumericValue) -> ibis.FloatingValue:
+    # Cast first: Spark reads the literal 86400.0 as a decimal and would divide in decimals.
+    return seconds.cast("float64") / _DAY
+
+
+def _ratio(numerator: ibis.NumericValue, denominator: ibis.NumericValue) -> ibis.NumericValue:
+    """``numerator / denominator`` as float, null where the denominator is 0 or null."""
+    return ibis.ifelse(denominator > 0, numerator.cast("float64") / denominator, ibis.null())
+
+
+def _where(condition: ibis.BooleanValue, value: ibis.NumericValue) -> ibis.NumericValue:
+    """``value`` where ``condition`` holds, else null (aggregates skip nulls).
+
+    Used instead of ``median(where=...)``: Ibis 12 compiles that to a Spark ``percentile`` whose
+    percentage is not a constant, which Spark rejects.
+    """
+    return ibis.ifelse(condition, value, ibis.null()).cast("float64")
+
+
+def _past_events(events: ibis.Table, as_of: datetime, config: FeatureConfig) -> ibis.Table:
+    """Events before ``as_of`` (within the lookback) with the per-event columns features use."""
+    past = events.filter(events[TS] < ibis.literal(as_of))
+    if config.lookback is not None:
+        past = past.filter(past[TS] >= ibis.literal(as_of - config.lookback))
+    window = ibis.window(group_by=past[USER_ID], order_by=_order(past))
+    sec = _seconds(past[TS])
+    with_prev = past.mutate(
+        _sec=sec,
+        _prev_sec=sec.lag().over(window),
+        _prev_session=past[SESSION_ID].lag().over(window),
+        _rank_desc=ibis.row_number().over(
+            group_by=past[USER_ID], order_by=[ibis.desc(c) for c in _order(past)]
+        ),
+    )
+    # Price level: the event's price against its category's median price before the cut-off.
+    priced = past.filter(past[PRICE].notnull() & past[CATEGORY_ID].notnull())
+    medians = priced.group_by(CATEGORY_ID).aggregate(_cat_median=priced[PRICE].median())
+    medians = medians.rename(_median_category=CATEGORY_ID)
+    joined = with_prev.left_join(medians, with_prev[CATEGORY_ID] == medians._median_category)
+    return joined.drop("_median_category")
+
+
+def _user_event_aggregates(ev: ibis.Table, as_of: datetime, config: FeatureConfig) -> ibis.Table:
+    action = ev[ACTION]
+    is_purchase = action == Action.PURCHASE.value
+    is_cart = action == Action.CART.value
+    value = ev[PRICE].fill_null(0.0) * ev[QUANTITY].fill_null(1).cast("float64")
+    gap = (ev._sec - ev._prev_sec).cast("float64")
+    same_session = ev._prev_session == ev[SESSION_ID]
+    short = ev[TS] >= ibis.literal(as_of - config.short_window)
+    long = ev[TS] >= ibis.literal(as_of - config.long_window)
+    hour = ev[TS].hour()
+    day = _seconds(ev[TS].truncate("D"))  # start of the event's day (UTC), in seconds
+    weekday = ev[TS].day_of_week.index()
+    as_of_weekday = (as_of.weekday(), as_of.hour)
+    angle = hour.cast("float64") * (2 * math.pi / 24)
+    counts = {f"n_{a.value}": (action == a.value).cast("int64").sum() for a in Action}
+    shares = {f"share_{a.value}": (action == a.value).cast("float64").mean() for a in Action}
+    return ev.group_by(USER_ID).aggregate(
+        _last=ev._sec.max(),
+        _first=ev._sec.min(),
+        _last_purchase=ev._sec.max(where=is_purchase),
+        _first_purchase_day=day.min(where=is_purchase),
+        _last_purchase_day=day.max(where=is_purchase),
+        _last_cart=ev._sec.max(where=is_cart),
+        frequency=is_purchase.cast("int64").sum(),
+        monetary=ibis.ifelse(is_purchase, value, 0.0).sum(),
+        n_events=ev.count(),
+        n_items=ev[ITEM_ID].nunique(),
+        n_categories=ev[CATEGORY_ID].nunique(),
+        n_purchase_days=day.nunique(where=is_purchase),
+        mean_gap_seconds=gap.mean(),
+        median_gap_seconds=gap.median(),
+        mean_dwell_seconds=gap.mean(where=same_session),
+        median_dwell_seconds=_where(same_session, gap).median(),
+        mean_session_gap_hours=gap.mean(where=~same_session) / 3600.0,
+        median_session_gap_hours=_where(~same_session, gap).median() / 3600.0,
+        std_session_gap_hours=gap.std(where=~same_session) / 3600.0,
+        n_events_short=short.cast("int64").sum(),
+        n_events_long=long.cast("int64").sum(),
+        n_cart_short=(short & is_cart).cast("int64").sum(),
+        n_purchase_short=(short & is_purchase).cast("int64").sum(),
+        n_purchase_long=(long & is_purchase).cast("int64").sum(),
+        weekend_share=(weekday >= 5).cast("float64").mean(),
+        evening_share=(hour >= 18).cast("float64").mean(),
+        night_share=(hour < 6).cast("float64").mean(),
+        hour_sin=angle.sin().mean(),
+        hour_cos=angle.cos().mean(),
+        # Habit at the moment of prediction: how often this user is active at this hour / day.
+        share_at_cutoff_hour=(hour == as_of_weekday[1]).cast("float64").mean(),
+        share_at_cutoff_weekday=(weekday == as_of_weekday[0]).cast("float64").mean(),
+        mean_price=ev[PRICE].mean(),
+        price_vs_category=(ev[PRICE] / ev._cat_median).mean(where=ev._cat_median > 0),
+        purchase_price_vs_category=(ev[PRICE] / ev._cat_median).mean(
+            where=is_purchase & (ev._cat_median > 0)
+        ),
+        last_action=action.max(where=ev._rank_desc == 0),
+        **counts,
+        **shares,
+    )
+
+
+def _user_session_aggregates(ev: ibis.Table, as_of: datetime, config: FeatureConfig) -> ibis.Table:
+    action = ev[ACTION]
+    sessions = ev.group_by([USER_ID, SESSION_ID]).aggregate(
+        _n=ev.count(),
+        _seconds=(ev._sec.max() - ev._sec.min()).cast("float64"),
+        _start=ev[TS].min(),
+        _cart=(action == Action.CART.value).cast("int64").max(),
+        _buy=(action == Action.PURCHASE.value).cast("int64").max(),
+    )
+    abandoned = (sessions._cart == 1) & (sessions._buy == 0)
+    short = sessions._start >= ibis.literal(as_of - config.short_window)
+    return sessions.group_by(USER_ID).aggregate(
+        n_sessions=sessions.count(),
+        n_sessions_short=short.cast("int64").sum(),
+        mean_session_events=sessions._n.mean(),
+        max_session_events=sessions._n.max(),
+        mean_session_seconds=sessions._seconds.mean(),
+        abandoned_carts=abandoned.cast("int64").sum(),
+        abandoned_carts_short=(abandoned & short).cast("int64").sum(),
+        buying_session_share=sessions._buy.cast("float64").mean(),
+    )
+
+
+def _user_category_aggregates(ev: ibis.Table) -> ibis.Table:
+    known = ev.filter(ev[CATEGORY_ID].notnull())
+    per_category = known.group_by([USER_ID, CATEGORY_ID]).aggregate(_c=known.count())
+    count = per_category._c.cast("float64")
+    totals = per_category.group_by(USER_ID).aggregate(
+        _total=count.sum(), _c_log_c=(count * count.ln()).sum(), _top=count.max()
+    )
+    # Entropy of the category mix in nats: ln N - sum(c ln c) / N (one pass, no second join).
+    return totals.select(
+        USER_ID,
+        category_entropy=totals._total.ln() - totals._c_log_c / totals._total,
+        top_category_share=totals._top / totals._total,
+    )
+
+
+def user_features(
+    events: ibis.Table, as_of: datetime, config: FeatureConfig | None = None
+) -> ibis.Table:
     """Build one row of features per user from their events before ``as_of``.
 
-    Columns: ``recency_days`` (since the last event), ``purchase_recency_days`` (null if never
-    bought), ``frequency`` (purchases), ``monetary`` (sum of price x quantity of purchases),
-    ``n_events``, ``n_sessions``, ``n_items``, ``n_categories``, ``tenure_days``,
-    ``mean_gap_seconds`` (between consecutive events), and ``share_<action>`` for every action.
+    Columns (``_short`` / ``_long`` are the config's windows before ``as_of``, 7 and 30 days by
+    default):
+
+    * keys: ``user_id``, ``cutoff`` (``as_of``);
+    * recency, frequency, monetary: ``recency_days``, ``purchase_recency_days``,
+      ``cart_recency_days`` (null if never), ``frequency`` (purchase events), ``monetary`` (sum of
+      price x quantity of purchases), ``n_purchase_days``, ``first_purchase_age_days`` and
+      ``purchase_span_days`` (the BG/NBD ``T`` and ``t_x`` in days), ``avg_purchase_day_value``;
+    * volume and mix: ``n_events``, ``n_items``, ``n_categories``, ``tenure_days``,
+      ``n_<action>`` and ``share_<action>`` for every action, ``last_action`` (categorical);
+    * funnel: ``cart_to_purchase`` (purchases per cart), ``abandoned_carts`` (sessions with a cart
+      and no purchase), ``abandoned_carts_short``, ``buying_session_share``;
+    * sessions: ``n_sessions``, ``n_sessions_short``, ``mean_session_events``,
+      ``max_session_events``, ``mean_session_seconds``;
+    * time: ``mean_gap_seconds`` / ``median_gap_seconds`` (between consecutive events),
+      ``mean_dwell_seconds`` / ``median_dwell_seconds`` (within a session),
+      ``mean_session_gap_hours`` / ``median_session_gap_hours`` / ``std_session_gap_hours``
+      (between sessions);
+    * trend: ``n_events_short``, ``n_events_long``, ``activity_trend`` (daily rate in the short
+      window over the long one; 1 = steady), ``n_cart_short``, ``n_purchase_short``,
+      ``n_purchase_long``;
+    * category mix: ``category_entropy`` (nats), ``top_category_share``;
+    * habits: ``weekend_share``, ``evening_share`` (18-24 h), ``night_share`` (0-6 h),
+      ``hour_sin`` / ``hour_cos`` (mean of the hour on the clock circle),
+      ``share_at_cutoff_hour`` / ``share_at_cutoff_weekday`` (events at the cut-off's hour /
+      weekday);
+    * price: ``mean_price``, ``price_vs_category`` (mean price over the category's median price,
+      medians from all users' events before ``as_of``), ``purchase_price_vs_category``.
 
     Args:
         events: Prepared events (sessionised).
         as_of: Cut time (naive UTC); events at or after it are ignored.
+        config: Feature windows (default :class:`FeatureConfig`).
 
     Returns:
         The feature table (an expression; any engine).
     """
-    past = events.filter(events[TS] < ibis.literal(as_of))
-    window = ibis.window(group_by=past[USER_ID], order_by=past[TS])
-    with_gap = past.mutate(_prev=past[TS].lag().over(window))
-    gap_seconds = (with_gap[TS].epoch_seconds() - with_gap._prev.epoch_seconds()).cast("float64")
-    is_purchase = with_gap[ACTION] == Action.PURCHASE.value
-    spend = ibis.ifelse(
-        is_purchase, with_gap[PRICE].fill_null(0) * with_gap[QUANTITY].fill_null(1), 0
-    )
-    shares = {
-        f"share_{action.value}": (with_gap[ACTION] == action.value).cast("float64").mean()
-        for action in Action
-    }
-    grouped = with_gap.group_by(USER_ID).aggregate(
-        _last=with_gap[TS].max(),
-        _first=with_gap[TS].min(),
-        _last_purchase=with_gap[TS].max(where=is_purchase),
-        frequency=is_purchase.cast("int64").sum(),
-        monetary=spend.sum(),
-        n_events=with_gap.count(),
-        n_sessions=with_gap[SESSION_ID].nunique(),
-        n_items=with_gap["item_id"].nunique(),
-        n_categories=with_gap[CATEGORY_ID].nunique(),
-        mean_gap_seconds=gap_seconds.mean(),
-        **shares,
-    )
+    config = config or FeatureConfig()
+    ev = _past_events(events, as_of, config)
+    per_event = _user_event_aggregates(ev, as_of, config)
+    per_session = _user_session_aggregates(ev, as_of, config).rename(_s_user=USER_ID)
+    per_category = _user_category_aggregates(ev).rename(_c_user=USER_ID)
+    joined = per_event.left_join(per_session, per_event[USER_ID] == per_session._s_user)
+    joined = joined.left_join(per_category, joined[USER_ID] == per_category._c_user)
     as_of_lit = ibis.literal(as_of)
-    day = 86_400.0
-    return grouped.mutate(
-        recency_days=(as_of_lit.epoch_seconds() - grouped._last.epoch_seconds()) / day,
-        purchase_recency_days=(as_of_lit.epoch_seconds() - grouped._last_purchase.epoch_seconds())
-        / day,
-        tenure_days=(grouped._last.epoch_seconds() - grouped._first.epoch_seconds()) / day,
-    ).drop("_last", "_first", "_last_purchase")
+    as_of_s = _seconds(as_of_lit)
+    short_days = config.short_window.total_seconds() / _DAY
+    long_days = config.long_window.total_seconds() / _DAY
+    features = joined.mutate(
+        **{CUTOFF: as_of_lit},
+        recency_days=_days(as_of_s - joined._last),
+        purchase_recency_days=_days(as_of_s - joined._last_purchase),
+        cart_recency_days=_days(as_of_s - joined._last_cart),
+        tenure_days=_days(joined._last - joined._first),
+        first_purchase_age_days=_days(as_of_s - joined._first_purchase_day),
+        purchase_span_days=_days(joined._last_purchase_day - joined._first_purchase_day),
+        avg_purchase_day_value=_ratio(joined.monetary, joined.n_purchase_days),
+        cart_to_purchase=_ratio(joined.n_purchase, joined.n_cart),
+        activity_trend=_ratio(
+            joined.n_events_short.cast("float64") / short_days,
+            joined.n_events_long.cast("float64") / long_days,
+        ),
+        category_entropy=joined.category_entropy.fill_null(0.0),
+        top_category_share=joined.top_category_share,
+    )
+    return features.drop(
+        "_s_user",
+        "_c_user",
+        "_last",
+        "_first",
+        "_last_purchase",
+        "_first_purchase_day",
+        "_last_purchase_day",
+        "_last_cart",
+    )
+
+
+def _user_history(events: ibis.Table) -> ibis.Table:
+    """Per (user, distinct time): the user's events and purchases strictly before that time."""
+    is_purchase = (events[ACTION] == Action.PURCHASE.value).cast("int64")
+    per_time = events.group_by([USER_ID, TS]).aggregate(_n=events.count(), _buys=is_purchase.sum())
+    window = ibis.window(group_by=per_time[USER_ID], order_by=per_time[TS], rows=(None, 0))
+    ordered = ibis.window(group_by=per_time[USER_ID], order_by=per_time[TS])
+    return per_time.select(
+        _hist_user=per_time[USER_ID],
+        _hist_ts=per_time[TS],
+        # Cumulative sums up to and including this time, minus this time: strictly before it.
+        user_prior_events=per_time._n.sum().over(window) - per_time._n,
+        user_prior_purchases=per_time._buys.sum().over(window) - per_time._buys,
+        _prev_ts=_seconds(per_time[TS].lag().over(ordered)),
+    )
+
+
+def session_prefix_features(events: ibis.Table, positions: Sequence[int]) -> ibis.Table:
+    """Features of every session after its first ``k`` events, for each ``k`` in ``positions``.
+
+    A session has a row for ``k`` when it has at least ``k`` events and none of its first ``k``
+    is a purchase (after a purchase there is nothing left to predict). Features read only those
+    ``k`` events and the user's events strictly before the session's first event.
+
+    Columns: ``user_id``, ``session_id``, ``k``, ``cutoff`` (time of the ``k``-th event: the
+    moment of prediction), ``n_<action>`` counts, ``n_items``, ``n_categories``,
+    ``repeat_events`` (events on an item already seen in the prefix), ``duration_seconds``,
+    ``last_dwell_seconds`` (null for ``k = 1``), ``last_action``, ``max_price``, ``mean_price``,
+    ``cart_value``, ``start_hour``, ``start_weekday`` (Monday 0), ``user_prior_events``,
+    ``user_prior_purchases``, ``user_prior_sessions`` and ``seconds_since_prev_event`` (null for a
+    user's first session).
+
+    Args:
+        events: Prepared (sessionised) events.
+        positions: Prefix lengths, each >= 1.
+
+    Returns:
+        One row per (session, k) (an expression; any engine).
+
+    Raises:
+        InputError: If ``positions`` is empty or holds a value below 1.
+    """
+    if not positions or min(positions) < 1:
+        raise InputError(f"positions must be integers >= 1; got {list(positions)}")
+    keys = [USER_ID, SESSION_ID]
+    window = ibis.window(group_by=[events[k] for k in keys], order_by=_order(events))
+    ranked = events.mutate(_pos=ibis.row_number().over(window), _sec=_seconds(events[TS]))
+    starts = ranked.filter(ranked._pos == 0)
+    session_order = ibis.window(group_by=starts[USER_ID], order_by=starts[TS])
+    starts = starts.select(
+        _start_user=starts[USER_ID],
+        _start_session=starts[SESSION_ID],
+        _start_ts=starts[TS],
+        # Sessions of this user that started strictly earlier (rank counts smaller values).
+        user_prior_sessions=ibis.rank().over(session_order),
+    )
+    history = _user_history(events)
+    starts = starts.left_join(
+        history,
+        (starts._start_user == history._hist_user) & (starts._start_ts == history._hist_ts),
+    )
+    starts = starts.select(
+        "_start_user",
+        "_start_session",
+        "user_prior_sessions",
+        "user_prior_events",
+        "user_prior_purchases",
+        seconds_since_prev_event=(_seconds(starts._start_ts) - starts._prev_ts).cast("float64"),
+    )
+
+    tables = []
+    for k in positions:  # one aggregation per prefix length (a handful), not per session
+        prefix = ranked.filter(ranked._pos < k)
+        action = prefix[ACTION]
+        counts = {
+            f"n_{a.value}": (action == a.value).cast("int64").sum()
+            for a in Action
+            if a is not Action.PURCHASE
+        }
+        agg = prefix.group_by(keys).aggregate(
+            _n=prefix.count(),
+            _buys=(action == Action.PURCHASE.value).cast("int64").sum(),
+            _first=prefix._sec.min(),
+            _last=prefix._sec.max(),
+            _before_last=prefix._sec.max(where=prefix._pos == k - 2),
+            _start=prefix[TS].min(),
+            **{CUTOFF: prefix[TS].max()},
+            last_action=action.max(where=prefix._pos == k - 1),
+            n_items=prefix[ITEM_ID].nunique(),
+            n_categories=prefix[CATEGORY_ID].nunique(),
+            max_price=prefix[PRICE].max(),
+            mean_price=prefix[PRICE].mean(),
+            cart_value=ibis.ifelse(action == Action.CART.value, prefix[PRICE], 0.0).sum(),
+            **counts,
+        )
+        agg = agg.filter((agg._n == k) & (agg._buys == 0))
+        tables.append(
+            agg.mutate(
+                k=ibis.literal(k, "int64"),
+                repeat_events=agg._n - agg.n_items,
+                duration_seconds=(agg._last - agg._first).cast("float64"),
+                last_dwell_seconds=(agg._last - agg._before_last).cast("float64"),
+                start_hour=agg._start.hour().cast("int64"),
+                start_weekday=agg._start.day_of_week.index().cast("int64"),
+            ).drop("_n", "_buys", "_first", "_last", "_before_last", "_start")
+        )
+    prefixes = tables[0]
+    for table in tables[1:]:
+        prefixes = prefixes.union(table)
+    joined = prefixes.inner_join(
+        starts,
+        (prefixes[USER_ID] == starts._start_user) & (prefixes[SESSION_ID] == starts._start_session),
+    )
+    return joined.drop("_start_user", "_start_session")

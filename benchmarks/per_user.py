@@ -1,0 +1,475 @@
+"""Per-user predictions: CDNOW customer-base checks, every task on the real logs, 1 M-user speed.
+
+Parts (each caches its figures as JSON in benchmarks/results/per_user/, so a long run can be
+resumed and reported separately):
+
+    cdnow       BG/NBD, Pareto/NBD, Gamma-Gamma on the CDNOW 1/10 sample (39-week calibration)
+                against the published values, and the time of the whole CLV fit
+    real        every task on every dataset in ../shared/data that has what it needs, through
+                the same job as `shopseq predict` (runs.predict.predict_users)
+    planted     every task on a generated log with planted per-user signals (known truth)
+    speed       a generated store of 1 M users: features + LightGBM scoring of everyone, and
+                TreeSHAP reasons for the top 10 k
+
+    nice -n 10 python benchmarks/per_user.py                      # everything, then the report
+    python benchmarks/per_user.py --parts cdnow real --no-report
+    python benchmarks/per_user.py --report-only
+
+LightGBM, DuckDB and BLAS use 1 thread (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from markdown_report import machine_line, write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "per_user"
+THREADS = 1
+
+# (name, layout, files, prepare with the data's sessions, tasks, horizons, snapshot step).
+# Horizons follow each log's span: five label spans must fit (three training snapshots, one
+# validation, one test).
+REAL: list[dict[str, Any]] = [
+    {"name": "cdnow", "layout": "cdnow", "files": ["cdnow/CDNOW_master.txt"],
+     "tasks": ["purchase", "churn", "clv", "next-time"], "horizon": "12w", "step": "4w"},
+    {"name": "online retail", "layout": "online-retail",
+     "files": ["online-retail/online_retail_cleaned_531k.parquet"],
+     "tasks": ["purchase", "churn", "clv", "next-time"], "horizon": "30d", "step": "14d"},
+    {"name": "diginetica purchases", "layout": "diginetica-purchases",
+     "files": ["diginetica/train-purchases.csv"],
+     "tasks": ["purchase", "churn", "clv"], "horizon": "14d", "step": "7d"},
+    {"name": "rees46 (2 h 50 min)", "layout": "rees46", "dataset_sessions": True,
+     "files": ["rees46-multi-category-store/2019-Oct_first17434rows.csv"],
+     "tasks": ["session-intent", "next-action", "next-time", "purchase"], "horizon": "20m",
+     "step": "10m"},
+    {"name": "taobao timeslice (2 h 10 min)", "layout": "taobao",
+     "files": ["taobao-userbehavior/UserBehavior_timeslice_110k.csv"],
+     "tasks": ["session-intent", "next-action", "next-time", "purchase"], "horizon": "15m",
+     "step": "8m"},
+    {"name": "yoochoose clicks 100k", "layout": "session-rec",
+     "files": ["yoochoose/yoochoose-clicks-100k_train_full.txt",
+               "yoochoose/yoochoose-clicks-100k_test.txt"],
+     "tasks": ["next-time", "churn"], "horizon": "12h", "step": "6h"},
+    {"name": "retailrocket sessions sample", "layout": "retailrocket-sessions",
+     "dataset_sessions": True, "files": ["retailrocket/sample_retailrocket.csv"],
+     "tasks": ["next-time", "churn"], "horizon": "14d", "step": "7d"},
+]  # fmt: skip
+NOT_RUN = [
+    ("taobao head users", "43 users: too few owners for a held-out snapshot"),
+    ("diginetica views sample", "views of mostly anonymous sessions (user NA); no purchases"),
+    ("sequential benchmarks (Amazon, SASRec/BERT4Rec files)", "no timestamps: ordinal time"),
+    ("yoochoose buys", "not in ../shared/data (only clicks)"),
+]
+
+
+def _duration(text: str) -> timedelta:
+    units = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+    return timedelta(seconds=float(text[:-1]) * units[text[-1]])
+
+
+def _save(part: str, payload: Any) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{part}.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+
+
+def _load(part: str) -> Any:
+    path = RESULTS / f"{part}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def part_cdnow() -> dict[str, Any]:
+    import numpy as np
+
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.store import open_store
+    from shopseq.users import (
+        BGNBD,
+        GammaGamma,
+        ParetoNBD,
+        clv_intervals,
+        customer_lifetime_value,
+        customer_summary,
+    )
+
+    published = {
+        "BGNBD": ({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, -9582.4),
+        "ParetoNBD": ({"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}, -9595.0),
+        "GammaGamma": ({"p": 6.25, "q": 3.74, "gamma": 15.44}, -4055.92),
+    }
+    out: dict[str, Any] = {"models": {}}
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "s.duckdb", threads=1) as st:
+        config = IngestConfig(layout=BUILTIN_LAYOUTS["cdnow-sample"])
+        ingest_files([SHARED / "cdnow" / "CDNOW_sample.txt"], config, st)
+        events = st.table("events")
+        started = time.perf_counter()
+        summary = customer_summary(events, datetime(1997, 10, 1))
+        out["summary_s"] = time.perf_counter() - started
+        out["customers"] = len(summary)
+        out["repeat_customers"] = int((summary.frequency > 0).sum())
+        fitted = {}
+        for model in (BGNBD, ParetoNBD, GammaGamma):
+            started = time.perf_counter()
+            fit = model().fit(summary)
+            seconds = time.perf_counter() - started
+            params, ll = published[model.__name__]
+            out["models"][model.__name__] = {
+                "params": fit.params,
+                "published": params,
+                "log_likelihood": fit.log_likelihood_,
+                "published_ll": ll,
+                "seconds": seconds,
+                "iterations": fit.n_iter_,
+            }
+            fitted[model.__name__] = fit
+        started = time.perf_counter()
+        clv = customer_lifetime_value(fitted["BGNBD"], fitted["GammaGamma"], summary)
+        out["clv_s"] = time.perf_counter() - started
+        out["whole_clv_fit_s"] = (
+            out["summary_s"]
+            + out["models"]["BGNBD"]["seconds"]
+            + out["models"]["GammaGamma"]["seconds"]
+            + out["clv_s"]
+        )
+        out["clv_mean"] = float(np.mean(clv))
+        started = time.perf_counter()
+        low, high = clv_intervals(fitted["BGNBD"], fitted["GammaGamma"], summary, n_resamples=200)
+        out["clv_intervals_s"] = time.perf_counter() - started
+        out["clv_interval_median_width"] = float(np.median(high - low))
+        started = time.perf_counter()
+        fitted["BGNBD"].update(summary)
+        out["warm_update_s"] = time.perf_counter() - started
+        out["warm_update_iterations"] = fitted["BGNBD"].n_iter_
+    return out
+
+
+def _store_for(spec: dict[str, Any], root: Path) -> Path:
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.prepare import PrepareConfig, SessionizeConfig, prepare_events
+    from shopseq.store import open_store
+
+    path = root / "s.duckdb"
+    with open_store(path, threads=THREADS) as store:
+        layout = BUILTIN_LAYOUTS[spec["layout"]]
+        ingest_files([SHARED / f for f in spec["files"]], IngestConfig(layout=layout), store)
+        sessions = SessionizeConfig(use_dataset_sessions=bool(spec.get("dataset_sessions")))
+        prepare_events(store, PrepareConfig(sessionize=sessions))
+    return path
+
+
+def _task_row(result: Any) -> dict[str, Any]:
+    board = result.leaderboard
+    rows = {r["model"]: r for r in board.rows}
+    best = rows[board.best_baseline]
+    model = rows["lightgbm"]
+    primary = board.primary
+    return {
+        "primary": primary,
+        "higher_is_better": board.higher_is_better,
+        "lightgbm": model["test"],
+        "lightgbm_ci": model["ci"],
+        "best_baseline": board.best_baseline,
+        "baseline": best["test"],
+        "vs_baseline": model.get("vs_best_baseline"),
+        "chosen": board.chosen,
+        "counts": result.counts,
+        "seconds": result.seconds,
+        "test_cutoff": str(result.plan.test),
+        "per_position": board.per_position.get("lightgbm"),
+    }
+
+
+def _run_tasks(path: Path, tasks: list[str], horizon: str, step: str, root: Path) -> dict:
+    from shopseq.errors import InputError
+    from shopseq.runs.predict import PredictConfig, predict_users
+    from shopseq.sequences import LabelConfig, SnapshotConfig
+
+    span = _duration(horizon)
+    labels = LabelConfig(
+        next_event_horizon=span, purchase_horizon=span, churn_horizon=span, spend_horizon=span
+    )
+    out: dict[str, Any] = {}
+    for task in tasks:
+        config = PredictConfig(
+            task=task,
+            labels=labels,
+            snapshots=SnapshotConfig(n_train=3, step=_duration(step)),
+            threads=THREADS,
+            out=root / f"predict-{task}",
+        )
+        started = time.perf_counter()
+        try:
+            result = predict_users(config, path)
+        except InputError as err:
+            out[task] = {"error": str(err)}
+            print(f"  {task}: not evaluable: {err}", flush=True)
+            continue
+        out[task] = _task_row(result) | {"wall_s": time.perf_counter() - started}
+        row = out[task]
+        print(
+            f"  {task}: lightgbm {row['primary']} {row['lightgbm'][row['primary']]:.4f} vs "
+            f"{row['best_baseline']} {row['baseline'][row['primary']]:.4f} "
+            f"({row['wall_s']:.0f} s)",
+            flush=True,
+        )
+    return out
+
+
+def part_real() -> dict[str, Any]:
+    done = _load("real") or {}
+    for spec in REAL:
+        if spec["name"] in done:
+            continue
+        print(spec["name"], flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = _store_for(spec, Path(tmp))
+            done[spec["name"]] = {
+                "horizon": spec["horizon"],
+                "step": spec["step"],
+                "tasks": _run_tasks(path, spec["tasks"], spec["horizon"], spec["step"], Path(tmp)),
+            }
+        _save("real", done)  # resumable: one dataset at a time
+    return done
+
+
+def part_planted() -> dict[str, Any]:
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.prepare import PrepareConfig, prepare_events
+    from shopseq.store import open_store
+    from shopseq.synthetic import GeneratorConfig, generate_events_with_truth, write_events
+
+    config = GeneratorConfig(n_events=500_000, seed=11, plant_user_signals=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        events, _ = generate_events_with_truth(config)
+        write_events(events, root / "events.parquet", config)
+        path = root / "s.duckdb"
+        with open_store(path, threads=THREADS) as store:
+            ingest_files(
+                [root / "events.parquet"], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
+            )
+            prepare_events(store, PrepareConfig())
+        tasks = ["purchase", "churn", "session-intent", "next-time", "next-action", "clv"]
+        return {
+            "events": events.num_rows,
+            "tasks": _run_tasks(path, tasks, "7d", "7d", root),
+        }
+
+
+def part_speed(n_users: int) -> dict[str, Any]:
+    """Score every user of a generated 1 M-user store: features, LightGBM, TreeSHAP top 10 k."""
+    import numpy as np
+
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.prepare import PREPARED_TABLE, PrepareConfig, prepare_events
+    from shopseq.sequences import LabelConfig, event_time_range, user_examples, user_features
+    from shopseq.store import open_store
+    from shopseq.synthetic import GeneratorConfig, generate_events, write_events
+    from shopseq.users.gbm import GBM, GBMConfig
+    from shopseq.users.reasons import reason_sentences
+    from shopseq.users.tasks import TASKS, examples_from_table
+
+    out: dict[str, Any] = {"users_asked": n_users}
+    config = GeneratorConfig(n_events=10 * n_users, n_users=n_users, seed=5)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        events = generate_events(config)
+        write_events(events, root / "events.parquet", config)
+        out["events"] = events.num_rows
+        del events
+        path = root / "s.duckdb"
+        with open_store(path, threads=THREADS, memory_limit="4GB") as store:
+            ingest_files(
+                [root / "events.parquet"], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
+            )
+            prepare_events(store, PrepareConfig())
+        out["build_store_s"] = time.perf_counter() - started
+        task = TASKS["churn"]
+        with open_store(path, read_only=True, threads=THREADS) as store:
+            prepared = store.table(PREPARED_TABLE)
+            _, last = event_time_range(prepared)
+            labels = LabelConfig()
+            # Train on a 50 k-owner sample of one snapshot (training speed is not the goal here).
+            cut = last - labels.span
+            train_table = user_examples(prepared, cut, labels).to_pyarrow()
+            pick = np.random.default_rng(0).choice(
+                train_table.num_rows, min(50_000, train_table.num_rows), replace=False
+            )
+            train = examples_from_table(train_table.take(pick), task)
+            model = GBM(GBMConfig(threads=THREADS)).fit(train)
+            started = time.perf_counter()
+            now = user_features(prepared, last + timedelta(seconds=1)).to_pyarrow()
+            out["features_s"] = time.perf_counter() - started
+        out["users_scored"] = now.num_rows
+        started = time.perf_counter()
+        examples = examples_from_table(
+            now, task, feature_names=model.feature_names_, unlabelled=True
+        )
+        out["matrix_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        score = model.predict(examples)
+        out["predict_s"] = time.perf_counter() - started
+        out["score_total_s"] = out["features_s"] + out["matrix_s"] + out["predict_s"]
+        top = examples.subset(np.argsort(-score, kind="stable")[:10_000])
+        started = time.perf_counter()
+        contributions = model.contributions(top)
+        out["treeshap_10k_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        reason_sentences(top, contributions)
+        out["sentences_10k_s"] = time.perf_counter() - started
+        out["trees"] = int(model.booster_.num_trees())
+    return out
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _report() -> None:
+    lines = ["## Per-user predictions", "", machine_line(THREADS), ""]
+    cdnow = _load("cdnow")
+    if cdnow:
+        lines += [
+            "### Customer-base models on CDNOW (1/10 sample, 39-week calibration)",
+            "",
+            f"{cdnow['customers']:,} customers, {cdnow['repeat_customers']:,} with repeat "
+            "purchases (the published 2,357 and 946).",
+            "",
+            "| model | parameters (ours) | published | log-likelihood (ours / published) | fit s |",
+            "|---|---|---|---:|---:|",
+        ]
+        for name, m in cdnow["models"].items():
+            ours = ", ".join(f"{k} {v:.4g}" for k, v in m["params"].items())
+            theirs = ", ".join(f"{k} {v}" for k, v in m["published"].items())
+            lines.append(
+                f"| {name} | {ours} | {theirs} | {m['log_likelihood']:.2f} / "
+                f"{m['published_ll']} | {m['seconds']:.3f} |"
+            )
+        lines += [
+            "",
+            f"Whole CLV fit (summary from the store + BG/NBD + Gamma-Gamma + 12-month CLV): "
+            f"**{cdnow['whole_clv_fit_s']:.3f} s** (goal < 1 s). Bootstrap intervals (200 "
+            f"resamples, both models refitted warm): {cdnow['clv_intervals_s']:.1f} s. Warm "
+            f"update on the same summary: {cdnow['warm_update_s']:.3f} s, "
+            f"{cdnow['warm_update_iterations']} iteration(s).",
+            "",
+        ]
+    for part, title in (("real", "Real logs"), ("planted", "Generated log with planted signals")):
+        data = _load(part)
+        if not data:
+            continue
+        lines += [f"### {title}", ""]
+        if part == "real":
+            lines += [
+                "Each row is `shopseq predict <task>` (same job) with three training snapshots, "
+                "one validation and one test snapshot, every horizon set to the given span; the "
+                "test snapshot is the data's last. Metric of the row: ROC-AUC (binary), macro-F1 "
+                "(next action), MAE in seconds of the delay capped at the horizon (next time), "
+                "Spearman (clv). Best baseline chosen on validation.",
+                "",
+            ]
+            datasets = data.items()
+        else:
+            lines += [f"{data['events']:,} events, 7-day horizons.", ""]
+            datasets = [("generated (planted)", {"horizon": "7d", "tasks": data["tasks"]})]
+        lines += [
+            "| data | horizon | task | test examples | LightGBM | 95% CI | best baseline | "
+            "baseline | diff (p) | ECE (LightGBM) | wall s |",
+            "|---|---|---|---:|---:|---|---|---:|---|---:|---:|",
+        ]
+        for name, entry in datasets:
+            for task, row in entry["tasks"].items():
+                if "error" in row:
+                    lines.append(
+                        f"| {name} | {entry['horizon']} | {task} | - | not evaluable: "
+                        f"{row['error'][:140]} | | | | | | |"
+                    )
+                    continue
+                p = row["primary"]
+                versus = row["vs_baseline"] or {}
+                lines.append(
+                    f"| {name} | {entry['horizon']} | {task} | {row['counts']['test']:,} | "
+                    f"{p} {_fmt(row['lightgbm'][p])} | {_fmt(row['lightgbm_ci'][0])}-"
+                    f"{_fmt(row['lightgbm_ci'][1])} | {row['best_baseline']} | "
+                    f"{_fmt(row['baseline'][p])} | {_fmt(versus.get('diff'))} "
+                    f"({_fmt(versus.get('p_value'), 2)}) | {_fmt(row['lightgbm'].get('ece'))} | "
+                    f"{row['wall_s']:.0f} |"
+                )
+        lines.append("")
+        intent = [
+            (name, row["per_position"])
+            for name, entry in datasets
+            for task, row in entry["tasks"].items()
+            if task == "session-intent" and "per_position" in row and row["per_position"]
+        ]
+        for name, positions in intent:
+            cells = ", ".join(
+                f"k={k}: {_fmt(v.get('roc_auc'))}"
+                for k, v in sorted(positions.items(), key=lambda kv: int(kv[0]))
+            )
+            lines += [f"Session intent on {name}, ROC-AUC by prefix length: {cells}.", ""]
+    lines += ["Not run: " + "; ".join(f"{n} ({why})" for n, why in NOT_RUN) + ".", ""]
+    speed = _load("speed")
+    if speed:
+        lines += [
+            "### Scoring speed: a generated store of "
+            f"{speed['users_scored']:,} users ({speed['events']:,} events)",
+            "",
+            "| step | seconds | goal |",
+            "|---|---:|---|",
+            f"| features of every user in the store (Ibis on DuckDB, 1 thread) | "
+            f"{speed['features_s']:.1f} | |",
+            f"| feature matrix (Arrow -> NumPy) | {speed['matrix_s']:.1f} | |",
+            f"| LightGBM churn scores ({speed['trees']} trees) | {speed['predict_s']:.1f} | |",
+            f"| **score everyone** | **{speed['score_total_s']:.1f}** | < 60 s on 2 cores |",
+            f"| TreeSHAP reasons for the top 10 k | {speed['treeshap_10k_s']:.1f} | < 60 s more |",
+            f"| their sentences | {speed['sentences_10k_s']:.1f} | |",
+            "",
+        ]
+    write_section("per_user", "\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", nargs="*", default=["cdnow", "real", "planted", "speed"])
+    parser.add_argument("--users", type=int, default=1_000_000, help="users of the speed store")
+    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    if not args.report_only:
+        for part in args.parts:
+            print(f"== {part}", flush=True)
+            if part == "cdnow":
+                _save("cdnow", part_cdnow())
+            elif part == "real":
+                part_real()
+            elif part == "planted":
+                _save("planted", part_planted())
+            elif part == "speed":
+                _save("speed", part_speed(args.users))
+    if not args.no_report:
+        _report()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""One router per resource: events, users, items, forecasts, health, admin."""

@@ -1,0 +1,85 @@
+"""``POST /v1/events``: live events in, durable before the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, HTTPException, Response, status
+
+from shopseq.errors import InputError
+from shopseq.schema import EVENT_COLUMNS, TS
+from shopseq.serve.committer import Record
+from shopseq.serve.deps import ClientKeyDep, ServiceDep
+from shopseq.serve.schemas import ErrorBody, EventBatch, EventError, EventIn, EventsResult
+
+__all__ = ["router"]
+
+_TS = EVENT_COLUMNS.index(TS)
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+def _records(events: list[EventIn]) -> list[Record]:
+    """The events as text, as ingest reads a file (``ts`` defaults to the time received)."""
+    now = datetime.now(UTC).isoformat()
+    out = []
+    for event in events:
+        values = [getattr(event, name) for name in EVENT_COLUMNS]
+        if values[_TS] is None:
+            values[_TS] = now
+        out.append(tuple(None if v is None else str(v) for v in values))
+    return out
+
+
+@router.post(
+    "",
+    response_model=EventsResult,
+    responses={
+        207: {"model": EventsResult, "description": "Some events accepted, some rejected."},
+        413: {"model": ErrorBody, "description": "Body or batch too large."},
+        422: {"model": EventsResult, "description": "Every event rejected (see errors)."},
+        503: {"model": ErrorBody, "description": "The event log cannot be written."},
+    },
+    summary="Post one event or a batch",
+)
+async def post_events(
+    body: EventIn | EventBatch, service: ServiceDep, _: ClientKeyDep, response: Response
+) -> EventsResult:
+    """Validate events with ingest's rules; the accepted ones are fsynced before the answer.
+
+    200: all accepted. 207: some rejected (``errors`` says which and why). 422: all rejected.
+    """
+    events = body.events if isinstance(body, EventBatch) else [body]
+    if len(events) > service.config.max_batch:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"a request may hold at most {service.config.max_batch} events; got {len(events)}",
+        )
+    if not events:
+        return EventsResult(accepted=0, rejected=0, errors=[], first_seq=None, last_seq=None)
+    try:
+        result = await asyncio.wrap_future(service.committer.submit(_records(events)))
+    except InputError:
+        raise  # 422 with its message (app.py)
+    except Exception as err:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the events could not be made durable ({type(err).__name__}); nothing of this "
+            "request was acknowledged: send it again",
+        ) from err
+    errors = [
+        EventError(
+            index=r.line, field=r.column, reason=r.reason.value, value=r.raw_value, detail=r.detail
+        )
+        for r in result.rejected
+    ]
+    if errors:
+        response.status_code = 207 if result.accepted else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return EventsResult(
+        accepted=result.accepted,
+        rejected=len(errors),
+        errors=errors,
+        first_seq=result.first_seq,
+        last_seq=result.last_seq,
+    )

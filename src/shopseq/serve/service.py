@@ -1,0 +1,194 @@
+"""The live objects of one running service: the model being served, the state, the committer.
+
+:class:`Service` is built in the app's lifespan from a :class:`ServeConfig` and reached by the
+routes through ``deps.py``. The served model is one reference (:attr:`Service.model`) replaced
+whole by :meth:`Service.reload`: a request takes the reference once, when it starts, so requests
+in flight finish on the model they began with, and a run that fails to load never replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from shopseq.artifacts import read_json
+from shopseq.errors import ArtifactError, ConfigError
+from shopseq.ingest.pseudonymize import Pseudonymizer
+from shopseq.runs.nextitem import NextItemRun
+from shopseq.runtime import TorchRuntime
+from shopseq.serve.committer import GroupCommitter
+from shopseq.serve.config import ServeConfig
+from shopseq.serve.keys import KeyStore
+from shopseq.serve.metrics import ServiceMetrics
+from shopseq.serve.state import UserState, open_state
+
+__all__ = ["LoadedRun", "Service"]
+
+_log = logging.getLogger("shopseq.serve")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRun:
+    """A run loaded for serving.
+
+    Attributes:
+        run: The loaded next-item run.
+        path: Its directory.
+        version: ``<directory name>@<created_at>#<manifest digest>``: changes with every training.
+        model: The catalogue name of its model.
+    """
+
+    run: NextItemRun
+    path: Path
+    version: str
+    model: str
+
+
+def load_run(path: Path, threads: int) -> LoadedRun:
+    """Load a run directory for serving (slow: call it off the event loop).
+
+    Args:
+        path: The run directory.
+        threads: Torch threads.
+
+    Returns:
+        The loaded run.
+
+    Raises:
+        ArtifactError: If the directory is not a complete next-item run.
+    """
+    run = NextItemRun.load(Path(path), TorchRuntime(threads=threads))
+    manifest = run.run.manifest.read_bytes()
+    created = read_json(run.run.manifest).get("created_at", "?")
+    digest = hashlib.sha256(manifest).hexdigest()[:8]
+    return LoadedRun(run, Path(path), f"{Path(path).name}@{created}#{digest}", run.config["model"])
+
+
+def _load_forecasts(path: Path | None) -> list[dict[str, Any]] | None:
+    if path is None:
+        return None
+    try:
+        records = read_json(path)
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{path}: cannot read forecasts: {err}") from err
+    if not isinstance(records, list):
+        raise ArtifactError(f"{path}: not a forecasts.json written by shopseq forecast --out")
+    return records
+
+
+def _warn_if_pseudonyms(loaded: LoadedRun, have_key: bool) -> None:
+    """Say so when a run's user ids look like ingest's pseudonyms but the service has no key."""
+    sample = loaded.run.owners.ids.slice(0, 200).to_pylist()
+    looks_hashed = bool(sample) and all(re.fullmatch(r"[0-9a-f]{32}", u) for u in sample)
+    if looks_hashed and not have_key:
+        _log.warning(
+            "the user ids of %s look pseudonymised (32 hex characters) but the service has no "
+            "pseudonymisation key: raw ids will not find their history; start it with "
+            "--pseudonymize and the key ingest used",
+            loaded.version,
+        )
+
+
+class Service:
+    """Everything the routes use.
+
+    Args:
+        config: The service's config.
+    """
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.metrics = ServiceMetrics()
+        self.keys = KeyStore(config.keys)
+        self.pseudonymizer = (
+            Pseudonymizer(config.pseudonymize_key.get_secret_value())
+            if config.pseudonymize_key is not None
+            else None
+        )
+        self._reload_lock = threading.Lock()
+        self.model: LoadedRun = load_run(config.run, config.threads)
+        self.metrics.set_model(self.model.version, self.model.model)
+        _warn_if_pseudonyms(self.model, self.pseudonymizer is not None)
+        self.forecasts = _load_forecasts(config.forecasts)
+        self.state: UserState = open_state(
+            config.state, config.state_prefix, config.max_recent, config.max_users
+        )
+        self.committer = GroupCommitter(
+            config.log,
+            self.state,
+            self.pseudonymizer,
+            max_group_events=config.max_group_events,
+            max_future=timedelta(seconds=config.max_future_seconds),
+            on_commit=self.metrics.committed,
+        )
+        if self.committer.log.pseudonymized != (self.pseudonymizer is not None):
+            self.committer.log.close()
+            said = "pseudonymised" if self.committer.log.pseudonymized else "raw"
+            raise ConfigError(
+                f"{config.log} holds {said} user ids but the service was started "
+                f"{'with' if self.pseudonymizer else 'without'} a pseudonymisation key; "
+                "use the same setting as the log (or a new --log)"
+            )
+        started = time.perf_counter()
+        applied = self.committer.rebuild_state()
+        _log.info(
+            "state (%s) rebuilt from %s: %d events applied in %.2fs, %d users",
+            self.state.kind,
+            config.log.name,
+            applied,
+            time.perf_counter() - started,
+            self.state.n_users(),
+        )
+        self.committer.start()
+
+    def user_key(self, user_id: str) -> str:
+        """The id a user is known by in the run and the log (the pseudonym when configured).
+
+        Args:
+            user_id: The id the client sent.
+
+        Returns:
+            The id to look up.
+        """
+        return self.pseudonymizer.pseudonym(user_id) if self.pseudonymizer else user_id
+
+    def reload(self, path: Path | None) -> tuple[LoadedRun, LoadedRun]:
+        """Load a run and swap it in; the old one keeps serving if loading fails.
+
+        Args:
+            path: Run directory (``None``: the one being served, re-read).
+
+        Returns:
+            ``(new, previous)``.
+
+        Raises:
+            ArtifactError: If the run cannot be loaded (nothing is swapped).
+        """
+        with self._reload_lock:
+            previous = self.model
+            target = Path(path) if path is not None else previous.path
+            try:
+                loaded = load_run(target, self.config.threads)
+                forecasts = _load_forecasts(self.config.forecasts)
+            except Exception:
+                self.metrics.reloads.labels("failed").inc()
+                raise
+            _warn_if_pseudonyms(loaded, self.pseudonymizer is not None)
+            self.model = loaded  # one reference assignment: atomic for every reader
+            self.forecasts = forecasts
+            self.metrics.set_model(loaded.version, loaded.model)
+            self.metrics.reloads.labels("ok").inc()
+            _log.info("reloaded: %s -> %s", previous.version, loaded.version)
+            return loaded, previous
+
+    def close(self) -> None:
+        """Commit what is queued, stop the committer, close the state."""
+        self.committer.stop()
+        self.state.close()

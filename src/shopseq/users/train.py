@@ -1,0 +1,131 @@
+"""Train a task's LightGBM model and baselines, and evaluate them on the test snapshot.
+
+:func:`train_task` is the library half of ``shopseq predict``: it takes examples already built
+(``users.tasks.examples_from_table`` over the snapshots of ``sequences.labels``) and returns the
+fitted models with their leaderboard. The runs layer builds the examples from the store and
+writes the run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shopseq.errors import InputError
+from shopseq.sequences import LabelConfig
+from shopseq.users.baselines import UserModel, baselines_for
+from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard, evaluate_predictions
+from shopseq.users.gbm import GBM, GBMConfig
+from shopseq.users.tasks import Examples, TaskSpec
+
+__all__ = ["GBM_NAME", "TrainedTask", "default_gbm_config", "train_task"]
+
+#: Name of the LightGBM model on leaderboards.
+GBM_NAME = "lightgbm"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedTask:
+    """A task's fitted models and their test leaderboard.
+
+    Attributes:
+        task: The task.
+        gbm: The fitted LightGBM model.
+        baselines: Name -> fitted baseline.
+        leaderboard: Test results beside the baselines.
+        test_predictions: Model -> predictions on the test snapshot.
+    """
+
+    task: TaskSpec
+    gbm: GBM
+    baselines: dict[str, UserModel]
+    leaderboard: UserLeaderboard
+    test_predictions: dict[str, np.ndarray]
+
+    def model(self, name: str) -> UserModel | GBM:
+        """A fitted model by leaderboard name.
+
+        Args:
+            name: ``lightgbm`` or a baseline name.
+
+        Returns:
+            The model.
+        """
+        return self.gbm if name == GBM_NAME else self.baselines[name]
+
+
+def default_gbm_config(task: TaskSpec, *, threads: int = 1, seed: int = 0) -> GBMConfig:
+    """The LightGBM settings of a task (kind and objective follow the task).
+
+    Args:
+        task: The task.
+        threads: LightGBM threads.
+        seed: Seed.
+
+    Returns:
+        The config.
+    """
+    if task.name == "next-time":
+        return GBMConfig(
+            kind="regression", objective="l1", calibration="none", threads=threads, seed=seed
+        )
+    if task.name == "clv":
+        return GBMConfig(
+            kind="regression", objective="tweedie", calibration="scale", threads=threads, seed=seed
+        )
+    return GBMConfig(kind=task.kind, threads=threads, seed=seed)
+
+
+def train_task(
+    task: TaskSpec,
+    train: Examples,
+    valid: Examples,
+    test: Examples,
+    labels: LabelConfig,
+    *,
+    gbm: GBMConfig | None = None,
+    evaluation: EvaluationConfig | None = None,
+) -> TrainedTask:
+    """Fit LightGBM (calibrated on ``valid``) and the baselines on ``train``; evaluate on ``test``.
+
+    Args:
+        task: The task.
+        train: Training snapshots.
+        valid: The validation snapshot (calibration, model choice).
+        test: The test snapshot.
+        labels: The label horizons (the baselines need them).
+        gbm: LightGBM settings (default :func:`default_gbm_config`).
+        evaluation: Bootstrap and thresholds.
+
+    Returns:
+        The fitted models and the leaderboard.
+
+    Raises:
+        InputError: If no baseline can be fitted (one that cannot, e.g. BG/NBD on a log without
+            purchases, is left out and named on the leaderboard).
+    """
+    model = GBM(gbm or default_gbm_config(task)).fit(train, valid)
+    baselines: dict[str, UserModel] = {}
+    skipped: dict[str, str] = {}
+    for name, baseline in baselines_for(task, labels).items():
+        try:
+            baselines[name] = baseline.fit(train)
+        except InputError as err:  # e.g. BG/NBD on a log without purchases
+            skipped[name] = str(err)
+    if not baselines:
+        raise InputError(f"no baseline of {task.name} can be fitted on this data: {skipped}")
+    models: dict[str, UserModel | GBM] = {GBM_NAME: model, **baselines}
+    on_valid = {name: m.predict(valid) for name, m in models.items()}
+    on_test = {name: m.predict(test) for name, m in models.items()}
+    board = evaluate_predictions(
+        task,
+        valid,
+        test,
+        on_valid,
+        on_test,
+        set(baselines),
+        evaluation or EvaluationConfig(),
+        skipped_baselines=skipped,
+    )
+    return TrainedTask(task, model, baselines, board, on_test)

@@ -1,0 +1,213 @@
+"""Hidden intent states: recovery of planted states, EM against hmmlearn, symbols, features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hmmlearn.hmm import CategoricalHMM
+from scipy.optimize import linear_sum_assignment
+
+from shopseq.analyze.hmm import HMMParameters, SymbolSequences, baum_welch, log_likelihoods
+from shopseq.analyze.states import (
+    StatesConfig,
+    encode_symbols,
+    fit_state_model,
+    intent_states,
+    session_state_features,
+)
+from shopseq.errors import InputError
+
+SYMBOLS = ("view (new)", "view (same category)", "cart", "purchase")
+# Planted: browsing (new views), comparing (same-category views), buying (cart, purchase).
+START = np.array([0.8, 0.2, 0.0])
+TRANSMAT = np.array([[0.85, 0.12, 0.03], [0.10, 0.80, 0.10], [0.05, 0.05, 0.90]])
+EMISSIONS = np.array([[0.92, 0.06, 0.02, 0.00], [0.08, 0.88, 0.04, 0.00], [0.05, 0.05, 0.55, 0.35]])
+
+
+def sample_planted(n: int, seed: int) -> tuple[SymbolSequences, np.ndarray]:
+    """Sessions of 4-20 events drawn from the planted HMM, with their true states."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(4, 21, n)
+    symbols, states = [], []
+    for length in lengths:
+        s = rng.choice(3, p=START)
+        for _ in range(length):
+            states.append(s)
+            symbols.append(rng.choice(4, p=EMISSIONS[s]))
+            s = rng.choice(3, p=TRANSMAT[s])
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    symbols_arr = np.array(symbols, dtype=np.int64)
+    seq = np.repeat(np.arange(n), lengths)
+    sequences = SymbolSequences(
+        owner_ids=pa.array([f"s{i}" for i in range(n)]),
+        offsets=offsets,
+        symbols=symbols_arr,
+        names=SYMBOLS,
+        converted=np.bincount(seq[symbols_arr == 3], minlength=n) > 0,
+    )
+    return sequences, np.array(states)
+
+
+def test_recovers_planted_states_and_their_number() -> None:
+    sequences, truth = sample_planted(800, seed=0)
+    config = StatesConfig(min_states=2, max_states=4, n_init=2)
+    model, candidates = fit_state_model(sequences, config)
+    assert [c.n_states for c in candidates] == [2, 3, 4]
+    assert model.n_states == 3  # BIC picks the planted number
+    decoded, _ = model.decode(sequences)
+    confusion = np.zeros((3, 3))
+    np.add.at(confusion, (truth, decoded), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    accuracy = confusion[rows, cols].sum() / len(truth)
+    assert accuracy >= 0.9
+    # Ordered by funnel depth and named from the emissions.
+    assert model.names == ("just browsing", "comparing", "buying")
+    np.testing.assert_allclose(np.asarray(model.transmat), TRANSMAT, atol=0.05)
+
+
+def test_heldout_selection_also_finds_the_planted_number() -> None:
+    sequences, _ = sample_planted(1000, seed=1)
+    config = StatesConfig(min_states=2, max_states=4, selection="heldout", n_init=1)
+    model, candidates = fit_state_model(sequences, config)
+    held = [c.heldout_log_likelihood_per_event for c in candidates]
+    assert model.n_states == 3
+    assert held[1] == max(held)  # type: ignore[type-var]
+
+
+def test_em_log_likelihood_matches_hmmlearn_and_weights_equal_repeats() -> None:
+    sequences, _ = sample_planted(200, seed=2)
+    distinct, _, counts = sequences.distinct()
+    rng = np.random.default_rng(0)
+    p, log_likelihood, _ = baum_welch(distinct, counts, 3, rng, 50, 1e-8)
+    hmm = CategoricalHMM(n_components=3, n_features=4)
+    hmm.startprob_, hmm.transmat_, hmm.emissionprob_ = p.startprob, p.transmat, p.emissionprob
+    reference = hmm.score(sequences.symbols[:, None], sequences.lengths)
+    assert log_likelihood == pytest.approx(reference, rel=1e-9)
+    # Weighting a sequence by 2 is the same as giving it twice.
+    twice = sequences.subset(np.repeat(np.arange(5), 2))
+    once = sequences.subset(np.arange(5))
+    a, ll_a, _ = baum_welch(twice, np.ones(10), 2, np.random.default_rng(3), 20, 1e-12)
+    b, ll_b, _ = baum_welch(once, np.full(5, 2.0), 2, np.random.default_rng(3), 20, 1e-12)
+    np.testing.assert_allclose(a.transmat, b.transmat, rtol=1e-9)
+    assert ll_a == pytest.approx(ll_b, rel=1e-12)
+
+
+def test_log_likelihood_of_a_single_event_is_its_marginal_probability() -> None:
+    p = HMMParameters(
+        startprob=np.array([0.25, 0.75]),
+        transmat=np.array([[0.5, 0.5], [0.5, 0.5]]),
+        emissionprob=np.array([[0.4, 0.6], [0.8, 0.2]]),
+    )
+    one = SymbolSequences(
+        pa.array(["a"]), np.array([0, 1]), np.array([1]), ("x", "y"), np.zeros(1, bool)
+    )
+    assert log_likelihoods(one, p)[0] == pytest.approx(np.log(0.25 * 0.6 + 0.75 * 0.2))
+
+
+ROWS = [
+    # session s1: new view, same-category view, revisit, cart, purchase
+    ("u1", "s1", "a", "view", 0, "c1", 1.0),
+    ("u1", "s1", "b", "view", 10, "c1", 1.0),
+    ("u1", "s1", "a", "view", 20, "c1", 1.0),
+    ("u1", "s1", "a", "cart", 30, "c1", 1.0),
+    ("u1", "s1", "a", "purchase", 40, "c1", 1.0),
+    # session s2: new view, view in another category, view without a category
+    ("u2", "s2", "x", "view", 0, "c1", 1.0),
+    ("u2", "s2", "y", "view", 5, "c2", 1.0),
+    ("u2", "s2", "z", "view", 9, None, 1.0),
+]
+
+
+def test_encode_symbols_splits_views_by_context(make_events: Any) -> None:
+    events = make_events(ROWS)
+    sequences = encode_symbols(events, "session", "action_context")
+    assert sequences.names == (
+        "cart",
+        "purchase",
+        "view (new)",
+        "view (same category)",
+        "view (revisit)",
+    )
+    names = [sequences.names[s] for s in sequences.symbols]
+    assert names[:5] == ["view (new)", "view (same category)", "view (revisit)", "cart", "purchase"]
+    assert names[5:] == ["view (new)", "view (new)", "view (new)"]
+    assert sequences.converted.tolist() == [True, False]
+    plain = encode_symbols(events, "session", "action")
+    assert plain.names == ("view", "cart", "purchase")
+
+
+def _planted_log(n_sessions: int, seed: int) -> list[tuple[str, str, str, str, float, str, float]]:
+    """Browsing sessions (new items, one look back) and buying sessions (cart, purchase)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n_sessions):
+        t = i * 10_000.0
+        buyer = i % 4 == 0
+        for j in range(int(rng.integers(3, 7))):
+            rows.append((f"u{i}", f"s{i}", f"i{i}-{j}", "view", t + j, f"c{j}", 5.0))
+        if buyer:
+            rows.append((f"u{i}", f"s{i}", f"i{i}-0", "cart", t + 20, "c0", 5.0))
+            rows.append((f"u{i}", f"s{i}", f"i{i}-0", "purchase", t + 30, "c0", 5.0))
+        else:  # a browser looks back at the first item before leaving
+            rows.append((f"u{i}", f"s{i}", f"i{i}-0", "view", t + 20, "c0", 5.0))
+    return rows
+
+
+def test_intent_states_tables_and_conversion(make_events: Any) -> None:
+    events = make_events(_planted_log(200, seed=0))
+    result = intent_states(events, StatesConfig(min_states=2, max_states=2))
+    assert result.n_sessions == 200
+    assert result.conversion_rate == pytest.approx(0.25)
+    buying = result.states[-1]
+    assert buying.name in {"buying", "ready to buy"}
+    assert buying.n_converting == buying.n_sessions == 50  # only buyers reach it
+    assert buying.last_state_converting == 1.0
+    assert result.states[0].name == "just browsing"
+    assert result.states[0].n_sessions == 200  # every session starts there
+    assert sum(p.n for p in result.paths) == 200
+    assert result.assignments.num_rows == 200
+    assert sum(result.assignments.column("n_events").to_pylist()) == result.n_events
+    data = result.to_dict()
+    assert "assignments" not in data
+    assert data["model"]["names"] == list(result.model.names)
+    assert len(result.transitions.probabilities) == result.model.n_states
+
+
+def test_session_state_features_use_only_the_given_events(make_events: Any) -> None:
+    rows = _planted_log(200, seed=1)
+    events = make_events(rows)
+    model = intent_states(events, StatesConfig(min_states=2, max_states=2)).model
+    # Prefixes without the purchase: the buyer's session ends in a cart, still distinct.
+    prefix = events.filter(events.action != "purchase")
+    features = session_state_features(prefix, model)
+    assert features.num_rows == 200
+    k = model.n_states
+    shares = np.column_stack([features.column(f"state_share_{i}").to_numpy() for i in range(k)])
+    probs = np.column_stack([features.column(f"state_prob_{i}").to_numpy() for i in range(k)])
+    np.testing.assert_allclose(shares.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    table = features.to_pydict()
+    last = dict(zip(table["session_id"], table["last_state"], strict=True))
+    assert last["s0"] == k - 1  # ended in a cart: the buying state
+    assert last["s1"] == 0
+    n_events = dict(zip(table["session_id"], table["n_events"], strict=True))
+    assert n_events["s0"] == sum(1 for r in rows if r[1] == "s0") - 1
+
+
+def test_features_reject_symbols_the_model_never_saw(make_events: Any) -> None:
+    events = make_events(_planted_log(100, seed=2))
+    browse_only = events.filter(events.action == "view")
+    model = intent_states(browse_only, StatesConfig(min_states=2, max_states=2)).model
+    with pytest.raises(InputError, match=r"symbols \['cart', 'purchase'\] the model was not"):
+        session_state_features(events, model)
+
+
+def test_too_few_events_and_empty_state_range_are_input_errors() -> None:
+    sequences, _ = sample_planted(3, seed=0)
+    with pytest.raises(InputError, match="intent states need at least 60 events"):
+        fit_state_model(sequences, StatesConfig())
+    with pytest.raises(InputError, match=r"min_states \(4\) must not exceed max_states \(3\)"):
+        fit_state_model(sequences, StatesConfig(min_states=4, max_states=3))

@@ -1,0 +1,142 @@
+"""The fast scoring paths of SASRec and GRU4Rec give the scores of the plain ones, bit for bit.
+
+The reference functions below are the scoring code as it was before the latency work (module
+calls step by step, a fresh (B, n_items) product copied into the output): the optimised paths must
+reproduce them exactly, for one history and for batches, on fixed fitted models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from shopseq.metrics.ranking import top_k
+from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecNet
+from shopseq.nextitem.neural import TorchNextItemModel
+from shopseq.nextitem.sasrec import SASRec, SASRecConfig, SASRecNet
+from shopseq.runtime import TorchRuntime
+from shopseq.sequences import Sequences
+
+N_ITEMS = 3001
+
+
+@torch.no_grad()
+def reference_sasrec_scores(net: SASRecNet, histories: Sequences, config: SASRecConfig):
+    out = np.empty((len(histories), N_ITEMS), dtype=np.float32)
+    padded = histories.to_padded(config.max_len)
+    for start in range(0, len(histories), config.score_batch):
+        items = torch.from_numpy(padded[start : start + config.score_batch].astype(np.int64))
+        used = (items > 0).any(dim=0).nonzero()
+        width = config.max_len - int(used[0]) if len(used) else 1
+        last = net(items[:, -width:])[:, -1, :]
+        out[start : start + len(items)] = net.logits(last).cpu().numpy()
+    out[:, 0] = -np.inf
+    return out
+
+
+@torch.no_grad()
+def reference_gru4rec_scores(net: GRU4RecNet, histories: Sequences, config: GRU4RecConfig):
+    out = np.empty((len(histories), N_ITEMS), dtype=np.float32)
+    padded = histories.to_padded(config.max_len)
+    for start in range(0, len(histories), config.score_batch):
+        items = torch.from_numpy(padded[start : start + config.score_batch].astype(np.int64))
+        hidden = net.init_hidden(len(items))
+        present = (items > 0).any(dim=0).nonzero()
+        first = int(present[0]) if len(present) else items.shape[1]
+        for t in range(first, items.shape[1]):
+            valid = (items[:, t] > 0).unsqueeze(1)
+            new = net.step(items[:, t], hidden)
+            hidden = [torch.where(valid, n, h) for n, h in zip(new, hidden, strict=True)]
+        out[start : start + len(items)] = net.score_items(hidden[-1], None).cpu().numpy()
+    out[:, 0] = -np.inf
+    return out
+
+
+def _histories(seed: int = 1) -> Sequences:
+    """Histories of every awkward kind: empty, one item, unknown items, longer than max_len."""
+    rng = np.random.default_rng(seed)
+    lists: list[list[int]] = [[], [5], [-1], [-1, 7, -1], list(range(1, 80))]
+    for length in rng.integers(1, 70, size=40):
+        seq = rng.integers(1, N_ITEMS, size=length)
+        seq[rng.random(length) < 0.1] = -1  # unknown items inside a history
+        lists.append(seq.tolist())
+    return Sequences.from_lists(lists)
+
+
+def _train(seed: int = 0) -> Sequences:
+    rng = np.random.default_rng(seed)
+    return Sequences.from_lists([rng.integers(1, N_ITEMS, size=12) for _ in range(200)])
+
+
+MODELS = [
+    ("sasrec", lambda: SASRec(SASRecConfig(max_len=30, n_epochs=1, score_batch=16, seed=3))),
+    (
+        "sasrec-post-ln-2-heads",
+        lambda: SASRec(
+            SASRecConfig(
+                max_len=30, n_epochs=1, pre_ln=False, n_heads=2, hidden_size=32, score_batch=7
+            )
+        ),
+    ),
+    ("gru4rec", lambda: GRU4Rec(GRU4RecConfig(n_epochs=1, max_len=40, score_batch=16))),
+    (
+        "gru4rec-2-layers-embedding",
+        lambda: GRU4Rec(
+            GRU4RecConfig(
+                n_epochs=1,
+                layers=(48, 24),
+                constrained_embedding=False,
+                embedding=16,
+                optimizer="adam",
+                score_batch=9,
+            )
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module", params=MODELS, ids=[name for name, _ in MODELS])
+def fitted(request: pytest.FixtureRequest) -> TorchNextItemModel:  # type: ignore[type-arg]
+    return request.param[1]().fit(_train(), N_ITEMS)
+
+
+def _reference(model: TorchNextItemModel, histories: Sequences) -> np.ndarray:  # type: ignore[type-arg]
+    # At the model's thread count: a product split over 2 threads rounds the last items apart.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(model.runtime.threads)
+    try:
+        if isinstance(model, SASRec):
+            return reference_sasrec_scores(model.net_, histories, model.config)
+        return reference_gru4rec_scores(model.net_, histories, model.config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_batch_scores_identical_to_reference(fitted, threads: int) -> None:
+    histories = _histories()
+    model = type(fitted)(fitted.config, TorchRuntime(threads=threads))
+    model.net_, model.n_items_ = fitted.net_, fitted.n_items_
+    got = model.score(histories)
+    want = _reference(model, histories)
+    assert got.dtype == np.float32 and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+def test_single_history_scores_and_recommendations_identical(fitted) -> None:
+    histories = _histories(seed=2)
+    for i in range(len(histories)):
+        one = histories.subset(np.array([i]))
+        want = _reference(fitted, one)
+        np.testing.assert_array_equal(fitted.score(one), want)
+        got = fitted.recommend(one, 10)
+        expected = top_k(want, 10, seen=one)
+        np.testing.assert_array_equal(got.items, expected.items)
+        np.testing.assert_array_equal(got.scores, expected.scores)
+
+
+def test_scoring_leaves_the_caller_thread_count(fitted) -> None:
+    previous = torch.get_num_threads()
+    fitted.score(_histories())
+    assert torch.get_num_threads() == previous
