@@ -143,7 +143,7 @@ def test_sequences_command_reports_the_split_and_persists_it(
         (["ingest", "--bogus"], "No such option: --bogus"),
         (["ingest", "{log}", "--ts-format", "bogus"], "Invalid value for '--ts-format'"),
         (["ingest", "{log}", "--threads", "0"], "Invalid value for '--threads'"),
-        (["ingest"], "Invalid value for FILES: give at least one file to ingest"),
+        (["ingest"], "Invalid value for FILES: give the files to ingest"),
         (["ingest", "{log}", "--memory-limit", "lots"], "'lots' is not a memory size"),
         (["ingest", "{log}", "--max-line-bytes", "10"], "Invalid value for '--max-line-bytes'"),
         (["nosuchcommand"], "No such command 'nosuchcommand'"),
