@@ -67,12 +67,12 @@ class SchemaMismatchError(InputError):
         self.missing = list(missing or [])
         self.found = list(found or [])
         self.hint = hint
-        parts = [f"{self.path.name}:"]
+        parts = []
         if detail:
             parts.append(detail)
         if self.missing:
             parts.append(f"missing required columns {self.missing}; found {self.found}")
-        message = " ".join(parts)
+        message = f"{self.path.name}: " + "; ".join(parts)
         if hint:
             message += f"; {hint}"
         super().__init__(message)

@@ -323,3 +323,24 @@ def test_markup_in_a_file_name_is_shown_as_it_is(
     bad.write_bytes(b"")
     assert run(["ingest", str(bad), "--store", str(tmp_path / "s.duckdb")]) == 2
     assert "[bold]y[.csv: is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cr_endings", [False, True])
+def test_damaged_compression_names_the_line_it_cuts(
+    cr_endings: bool, tmp_path: Path, store: Store
+) -> None:
+    import gzip
+    import zlib
+
+    ending = "\r" if cr_endings else "\n"
+    text = "user_id,item_id,action,ts" + ending
+    text += "".join(f"u{n},i{n},view,2024-01-01 10:00:00{ending}" for n in range(3000))
+    blob = gzip.compress(text.encode())[: 40_000 // 3]
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(blob)
+    # Independently: the lines the partial stream decompresses to, and the one it cuts.
+    partial = zlib.decompressobj(31).decompress(blob)
+    expected = partial.count(ending.encode()) + 1
+    assert 1 < expected < 3000
+    with pytest.raises(UnreadableFileError, match=rf"^cut\.csv\.gz:{expected}: is a truncated"):
+        ingest_files([path], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store)

@@ -201,6 +201,14 @@ def split_lines(
     return starts, ends, nexts
 
 
+def _terminators(data: bytes | bytearray, cr_newline: bool) -> int:
+    """How many line terminators ``data`` holds (CR LF counts once)."""
+    n = data.count(b"\n")
+    if cr_newline:
+        n += data.count(b"\r") - data.count(b"\r\n")
+    return n
+
+
 def iter_line_blocks(
     path: Path,
     pieces: Iterable[bytes],
@@ -246,7 +254,8 @@ def iter_line_blocks(
             done = True
             piece = b""
         except UnreadableFileError as err:
-            raise err.at_line(line_no) from err
+            # The damage is in the line after the last complete one read so far.
+            raise err.at_line(line_no + _terminators(buf, cr_newline)) from err
         if first and (piece or done):
             buf += piece
             if len(buf) < 4 and not done:
