@@ -221,3 +221,17 @@ def test_layout_file_that_is_not_utf8_is_a_clear_error(
     code = run(["ingest", str(log), "--layout-file", str(layout), "--store", str(tmp_path / "s")])
     assert code == 2
     assert "mine.toml: cannot read layout file" in " ".join(capsys.readouterr().err.split())
+
+
+def test_user_paths_that_look_like_markup_are_printed_as_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "[bold]g[/].csv"
+    assert run(["generate", str(log), "-n", "300", "--seed", "3"]) == 0
+    assert "[bold]g[/].csv" in " ".join(capsys.readouterr().out.split())
+    store = tmp_path / "[red]s.duckdb"
+    assert run(["ingest", str(log), "--store", str(store)]) == 0
+    capsys.readouterr()
+    assert run(["export", "events", "--store", str(store), "--to", str(tmp_path / "[i]pq")]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "[i]pq" in shown, shown
