@@ -344,3 +344,19 @@ def test_damaged_compression_names_the_line_it_cuts(
     assert 1 < expected < 3000
     with pytest.raises(UnreadableFileError, match=rf"^cut\.csv\.gz:{expected}: is a truncated"):
         ingest_files([path], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store)
+
+
+def test_a_data_file_given_as_the_store_is_refused_and_left_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "events.csv"
+    data.write_text("user_id,item_id,action,ts\nu1,i1,view,2024-01-01\n")
+    before = data.read_bytes()
+    for command in (["prepare"], ["stats"], ["ingest", str(data)]):
+        assert run([*command, "--store", str(data)]) == 1
+        err = " ".join(capsys.readouterr().err.split())
+        assert "events.csv is not a DuckDB event store" in err, err
+    assert data.read_bytes() == before
+    store = tmp_path / "s.duckdb"
+    assert run(["ingest", str(data), "--store", str(store)]) == 0
+    assert run(["stats", "--store", str(store)]) == 0  # a real store still opens
