@@ -436,11 +436,16 @@ def generic_layout(
     """
     start = base or _SHOPSEQ
     columns = dict(start.columns)
+    renamed: dict[str, set[str]] = {}  # the base's source column -> what it is now called
     for mapping in column_mappings:
         canonical, sep, source = mapping.partition("=")
         if not sep or not source:
             raise ConfigError(f"--column {mapping!r}: expected CANONICAL=SOURCE, e.g. ts=time")
-        columns[canonical.strip()] = source.strip()
+        canonical, source = canonical.strip(), source.strip()
+        old = start.columns.get(canonical)
+        if old is not None and old != source:
+            renamed.setdefault(old, set()).add(source)
+        columns[canonical] = source
     actions: dict[str, Any] = dict(start.actions)
     for mapping in action_mappings:
         source_value, sep, canonical = mapping.partition("=")
@@ -448,6 +453,43 @@ def generic_layout(
             raise ConfigError(f"--action {mapping!r}: expected SOURCE_VALUE=ACTION, e.g. pv=view")
         actions[source_value] = canonical.strip()
     data = start.model_dump()
-    data.update(name="generic", columns=columns, actions=actions)
+    data.update(columns=columns, actions=actions, **_redirected(start, renamed))
     data.update({k: v for k, v in options.items() if v is not None})
-    return _validated(data, "command line")
+    if column_mappings or action_mappings:
+        given = [f"--column {m}" for m in column_mappings] + [
+            f"--action {m}" for m in action_mappings
+        ]
+        data["description"] = f"{start.description} (with {', '.join(given)})".strip()
+    return _validated(data, f"--layout {start.name} with the command-line options")
+
+
+def _redirected(start: Layout, renamed: dict[str, set[str]]) -> dict[str, Any]:
+    """The other places that name a renamed source column, pointed at its new name.
+
+    ``--column session_id=Invoice`` on a layout that reads the session from ``InvoiceNo`` means
+    this file calls that column ``Invoice``: the layout's fallback user column, its offset column
+    and its null markers for ``InvoiceNo`` follow. (Other canonical columns read from the same
+    source keep it unless overridden too: each is one ``--column`` away.)
+    """
+
+    def follow(name: str | None, what: str) -> str | None:
+        if name is None or name not in renamed:
+            return name
+        targets = renamed[name]
+        if len(targets) > 1:
+            raise ConfigError(
+                f"--layout {start.name}: its {what} {name!r} is mapped to "
+                f"{sorted(targets)} by --column; which one it is now is ambiguous: write a "
+                "layout file (--layout-file)"
+            )
+        return next(iter(targets))
+
+    nulls: dict[str, tuple[str, ...]] = {}
+    for column, markers in start.null_values.items():
+        target = follow(column, "null-marker column")
+        nulls[target or column] = markers
+    return {
+        "user_fallback_column": follow(start.user_fallback_column, "fallback user column"),
+        "ts_offset_ms_column": follow(start.ts_offset_ms_column, "time-offset column"),
+        "null_values": nulls,
+    }

@@ -14,6 +14,7 @@ codec, Arrow, OS and Unicode errors are translated where they happen.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import math
 from collections.abc import Generator, Iterator
@@ -181,14 +182,52 @@ def read_batches(
 # -- shared ----------------------------------------------------------------------------------
 
 
+def _normalised(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def closest_columns(missing: list[str], found: list[str]) -> dict[str, str]:
+    """For each missing column, the found column whose name is closest (if any is close).
+
+    Names are compared lower-case without spaces or punctuation first (``Customer ID`` is
+    ``CustomerID``), then by similarity (``difflib``, the standard library's matcher).
+
+    Args:
+        missing: Column names the layout needs.
+        found: Column names the file has.
+
+    Returns:
+        Missing name -> suggested found name.
+    """
+    by_key = {_normalised(f): f for f in found}
+    suggestions: dict[str, str] = {}
+    for name in missing:
+        key = _normalised(name)
+        if key in by_key:
+            suggestions[name] = by_key[key]
+            continue
+        close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
+        if close:
+            suggestions[name] = by_key[close[0]]
+    return suggestions
+
+
 def _check_columns(path: Path, layout: Layout, found: list[str]) -> None:
     missing = [c for c in layout.required_source_columns() if c not in found]
     if missing:
+        close = closest_columns(missing, found)
+        canonical = {source: c for c, source in layout.columns.items()}
+        guesses = "; ".join(
+            f"did you mean {match!r} for {name!r}"
+            + (f" (--column {canonical[name]}={match!r})" if name in canonical else "")
+            for name, match in close.items()
+        )
         raise SchemaMismatchError(
             path,
             missing=missing,
             found=found,
-            hint=f"the '{layout.name}' layout expects them; pass --layout NAME or map them with "
+            hint=(guesses + "; " if guesses else "")
+            + f"the '{layout.name}' layout expects them; pass --layout NAME or map them with "
             "--column canonical=source",
         )
     needed = [c for c in layout.mapped_source_columns() if c in found]
