@@ -37,7 +37,7 @@ from .options import (
     default_store_path,
     err_console,
 )
-from .render import show_ingest
+from .render import show_ingest, show_items
 
 __all__ = ["ingest", "resolve_layout", "run_ingest"]
 
@@ -249,6 +249,17 @@ def ingest(
         Path | None,
         typer.Option(help="Move the events a service logged (its --log) into the store, once."),
     ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="Item side table (CSV: item -> category, price, brand), stored as 'items'; "
+            "fills the events' missing category and price."
+        ),
+    ] = None,
+    item_column: Annotated[
+        list[str] | None,
+        typer.Option("--item-column", help="Map an --items column: canonical=source."),
+    ] = None,
     store: StoreOption = None,
     threads: ThreadsOption = None,
     memory_limit: MemoryOption = None,
@@ -267,10 +278,17 @@ def ingest(
 
         import_served(from_serve, store or default_store_path(), threads)
         return
-    if not files:
+    if not files and items is None:
         raise typer.BadParameter(
-            "give the files to ingest (or --from-serve LOG, or --list-layouts)", param_hint="FILES"
+            "give the files to ingest (or --items FILE, --from-serve LOG, or --list-layouts)",
+            param_hint="FILES",
         )
+    item_mapping = _mappings(item_column or [], "--item-column")
+    if items is not None:
+        check_paths([items])
+    if not files and items is not None:  # only the side table, joined onto the stored events
+        run_items(items, item_mapping, store or default_store_path(), threads, memory_limit)
+        return
     chosen = resolve_layout(
         layout,
         layout_file,
@@ -290,4 +308,40 @@ def ingest(
         ts_min=ts_min,
         ts_max=ts_max,
     )
-    run_ingest(list(files), config, store or default_store_path(), threads, memory_limit)
+    run_ingest(list(files or []), config, store or default_store_path(), threads, memory_limit)
+    if items is not None:
+        run_items(items, item_mapping, store or default_store_path(), threads, memory_limit)
+
+
+def _mappings(pairs: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        canonical, sep, source = pair.partition("=")
+        if not sep or not canonical.strip() or not source.strip():
+            raise ConfigError(f"{flag} {pair!r}: expected CANONICAL=SOURCE, e.g. item_id=itemId")
+        out[canonical.strip()] = source.strip()
+    return out
+
+
+def run_items(
+    path: Path,
+    mapping: dict[str, str],
+    store_path: Path,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> None:
+    """Read an item side table, join it onto the store's events and print what it changed.
+
+    Args:
+        path: The side table.
+        mapping: ``canonical -> source`` column overrides.
+        store_path: The DuckDB file.
+        threads: DuckDB threads.
+        memory_limit: DuckDB memory limit.
+    """
+    from shopseq.ingest.items import join_items, read_items
+
+    rows = read_items(path, mapping)
+    with open_store(store_path, threads=threads, memory_limit=memory_limit) as store:
+        joined = join_items(store, rows)
+    show_items(console, joined)

@@ -7,11 +7,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from shopseq.ingest import IngestReport
+from shopseq.ingest.items import ItemJoin
 from shopseq.nextitem.leaderboard import Leaderboard
 from shopseq.prepare import PrepareReport
 from shopseq.prepare.profile import DatasetProfile, Quantiles
 
-__all__ = ["show_ingest", "show_leaderboard", "show_prepare", "show_profile"]
+__all__ = ["show_ingest", "show_items", "show_leaderboard", "show_prepare", "show_profile"]
 
 
 def _n(value: float | int | None) -> str:
@@ -62,6 +63,42 @@ def show_ingest(console: Console, report: IngestReport) -> None:
     console.print(
         f"read {report.rows_read:,} = accepted {report.rows_accepted:,} + quarantined "
         f"{report.rows_quarantined:,}" + (" [green]✓[/]" if ok else " [red]✗ MISMATCH[/]")
+    )
+
+
+def show_items(console: Console, joined: ItemJoin) -> None:
+    """Print what reading and joining an item side table did.
+
+    Args:
+        console: Where to print.
+        joined: The outcome of ``ingest.items.join_items``.
+    """
+    rows = joined.items
+    kept = rows.table.num_rows
+    ok = rows.rows_read == kept + len(rows.rejected)
+    reasons: dict[str, int] = {}
+    for _, reason in rows.rejected:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    mapped = ", ".join(f"{c}={s}" for c, s in rows.mapping.items())
+    console.print(
+        f"items {escape(rows.path.name)} ({escape(mapped)}): read {rows.rows_read:,} = kept "
+        f"{kept:,} + rejected {len(rows.rejected):,}"
+        + (" [green]✓[/]" if ok else " [red]✗ MISMATCH[/]")
+        + (
+            f" ({escape(', '.join(f'{r} {n:,}' for r, n in sorted(reasons.items())))})"
+            if reasons
+            else ""
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for line, reason in rows.rejected[:5]:
+        console.print(f"  {escape(rows.path.name)}:{line}: {reason}", highlight=False)
+    console.print(
+        f"joined onto {joined.events:,} events: category filled on {joined.category_filled:,}, "
+        f"price on {joined.price_filled:,}; {joined.events_without_item:,} events have an item "
+        "the table does not list",
+        highlight=False,
     )
 
 
