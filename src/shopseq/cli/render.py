@@ -157,6 +157,10 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         ("first event", str(profile.first_ts)),
         ("last event", str(profile.last_ts)),
         ("user-item sparsity", f"{profile.sparsity:.6f}"),
+        (
+            "return rate (returns / purchases)",
+            "-" if profile.return_rate is None else f"{profile.return_rate:.2%}",
+        ),
     ]
     for what, value in rows:
         overview.add_row(what, value)

@@ -68,6 +68,11 @@ class Layout(BaseModel):
         user_fallback_column: Source column whose value, prefixed with ``<column>:``, becomes the
             user id when the user id is missing (anonymous sessions); rows stay traceable.
         price_is_total: The price column holds the line total; divide it by the quantity.
+        return_on_negative_quantity: A negative quantity is a return: the action becomes
+            ``return`` and the quantity its absolute value (Online Retail's cancellations).
+        return_column: Source column whose value starting with ``return_prefix`` makes the row
+            a ``return`` (Online Retail's cancellation invoices, ``C536379``).
+        return_prefix: The prefix of ``return_column`` that marks a return.
         file_format: ``csv``, ``parquet`` or ``jsonl``; ``None`` guesses from the suffix.
     """
 
@@ -88,6 +93,9 @@ class Layout(BaseModel):
     null_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     user_fallback_column: str | None = None
     price_is_total: bool = False
+    return_on_negative_quantity: bool = False
+    return_column: str | None = None
+    return_prefix: str | None = None
     file_format: str | None = None
 
     @model_validator(mode="after")
@@ -133,6 +141,11 @@ class Layout(BaseModel):
                 f"delimiter must be one ASCII character other than a quote or a line break "
                 f"(or 'whitespace'); got {self.delimiter!r}"
             )
+        if (self.return_column is None) != (self.return_prefix is None) or self.return_prefix == "":
+            raise ValueError(
+                "return_column and return_prefix go together (e.g. return_column = 'InvoiceNo', "
+                "return_prefix = 'C')"
+            )
         if self.file_format not in (None, "csv", "parquet", "jsonl"):
             raise ValueError(f"file_format must be csv, parquet or jsonl; got {self.file_format!r}")
         return self
@@ -159,6 +172,8 @@ class Layout(BaseModel):
             Source column names without repeats.
         """
         optional = [self.columns[c] for c in EVENT_COLUMNS if c in self.columns]
+        if self.return_column:
+            optional.append(self.return_column)
         return list(dict.fromkeys(self.required_source_columns() + optional))
 
 
@@ -302,11 +317,36 @@ _ONLINE_RETAIL = Layout(
     constant_action=Action.PURCHASE,
     null_values={"CustomerID": ("0",)},
     user_fallback_column="InvoiceNo",
+    return_on_negative_quantity=True,
+    return_column="InvoiceNo",
+    return_prefix="C",
+)
+
+_ONLINE_RETAIL_II = Layout(
+    name="online-retail-ii",
+    description="UCI Online Retail II (2009-2011): Invoice,StockCode,Description,Quantity,"
+    "InvoiceDate,Price,Customer ID,Country (cancellations 'C…' and negative quantities are "
+    "returns; no Customer ID -> the invoice stands for the buyer)",
+    columns={
+        USER_ID: "Customer ID",
+        ITEM_ID: "StockCode",
+        TS: "InvoiceDate",
+        PRICE: "Price",
+        QUANTITY: "Quantity",
+        SESSION_ID: "Invoice",
+    },
+    constant_action=Action.PURCHASE,
+    null_values={"Customer ID": ("0",)},
+    user_fallback_column="Invoice",
+    return_on_negative_quantity=True,
+    return_column="Invoice",
+    return_prefix="C",
 )
 
 _ONLINE_RETAIL_NO_INVOICE = Layout(
     name="online-retail-no-invoice",
-    description="UCI Online Retail without InvoiceNo/StockCode (Description is the item)",
+    description="UCI Online Retail without InvoiceNo/StockCode (Description is the item; "
+    "negative quantities are returns)",
     columns={
         USER_ID: "CustomerID",
         ITEM_ID: "Description",
@@ -315,6 +355,7 @@ _ONLINE_RETAIL_NO_INVOICE = Layout(
         QUANTITY: "Quantity",
     },
     constant_action=Action.PURCHASE,
+    return_on_negative_quantity=True,
 )
 
 _CDNOW = Layout(
@@ -372,6 +413,7 @@ BUILTIN_LAYOUTS: dict[str, Layout] = {
         _DIGINETICA_VIEWS,
         _DIGINETICA_PURCHASES,
         _ONLINE_RETAIL,
+        _ONLINE_RETAIL_II,
         _ONLINE_RETAIL_NO_INVOICE,
         _CDNOW,
         _CDNOW_SAMPLE,
@@ -491,5 +533,6 @@ def _redirected(start: Layout, renamed: dict[str, set[str]]) -> dict[str, Any]:
     return {
         "user_fallback_column": follow(start.user_fallback_column, "fallback user column"),
         "ts_offset_ms_column": follow(start.ts_offset_ms_column, "time-offset column"),
+        "return_column": follow(start.return_column, "return-marker column"),
         "null_values": nulls,
     }

@@ -290,6 +290,23 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
         return "CAST(NULL AS VARCHAR)"
 
     price_raw, qty_raw = optional(PRICE), optional(QUANTITY)
+    signed_q = (
+        f"CASE WHEN TRY_CAST({qty_raw} AS DOUBLE) = ROUND(TRY_CAST({qty_raw} AS DOUBLE)) "
+        f"AND abs(TRY_CAST({qty_raw} AS DOUBLE)) < 2e9 "
+        f"THEN CAST(TRY_CAST({qty_raw} AS DOUBLE) AS INTEGER) END"
+    )
+    quantity = signed_q
+    # Returns (Online Retail): a negative quantity or a marked invoice is a `return` of |q| units.
+    is_return = []
+    if layout.return_on_negative_quantity:
+        is_return.append(f"COALESCE({signed_q} < 0, false)")
+        quantity = f"abs({signed_q})"
+    if layout.return_column and layout.return_prefix and layout.return_column in present:
+        marker = _text(layout, layout.return_column)
+        is_return.append(f"COALESCE(starts_with({marker}, {_quote(layout.return_prefix)}), false)")
+    if is_return:
+        returned = _quote(Action.RETURN.value)
+        action = f"CASE WHEN {' OR '.join(is_return)} THEN {returned} ELSE {action} END"
 
     ts_col = cols.get(TS, layout.ts_offset_ms_column or "")
     checks = [
@@ -337,9 +354,7 @@ WITH src AS (
         {price_raw} AS p_raw,
         TRY_CAST({price_raw} AS DOUBLE) AS p,
         {qty_raw} AS q_raw,
-        CASE WHEN TRY_CAST({qty_raw} AS DOUBLE) = ROUND(TRY_CAST({qty_raw} AS DOUBLE))
-             AND abs(TRY_CAST({qty_raw} AS DOUBLE)) < 2e9
-             THEN CAST(TRY_CAST({qty_raw} AS DOUBLE) AS INTEGER) END AS q,
+        {quantity} AS q,
         {optional(SESSION_ID)} AS s,
         {optional(CATEGORY_ID)} AS c,
         {optional(QUERY)} AS qu
