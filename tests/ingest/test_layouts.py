@@ -93,6 +93,12 @@ SAMPLES = [
         ("17850", "85123A", "purchase", datetime(2010, 12, 1, 8, 26), {"quantity": 6}),
     ),
     (
+        "online-retail-ii",
+        "online-retail-ii.csv",
+        3,
+        ("13085", "85048", "purchase", datetime(2009, 12, 1, 7, 45), {"quantity": 12}),
+    ),
+    (
         "cdnow",
         "cdnow.txt",
         2,
@@ -138,7 +144,7 @@ def test_builtin_layout_reads_its_sample(
         )
 
 
-def test_online_retail_without_invoice_quarantines_returns_and_anonymous_rows(
+def test_online_retail_without_invoice_keeps_returns_and_quarantines_anonymous_rows(
     store: Store, data_dir: Path
 ) -> None:
     report = ingest_files(
@@ -147,8 +153,13 @@ def test_online_retail_without_invoice_quarantines_returns_and_anonymous_rows(
         store,
     )
     file = report.files[0]
-    assert (file.rows_read, file.rows_accepted, file.rows_quarantined) == (3, 1, 2)
-    assert file.by_reason == {"missing_field": 1, "bad_quantity": 1}
+    assert (file.rows_read, file.rows_accepted, file.rows_quarantined) == (3, 2, 1)
+    assert file.by_reason == {"missing_field": 1}  # no customer and no invoice to stand in
+    got = store.sql("SELECT action, quantity FROM events ORDER BY source_row").to_pylist()
+    assert got == [
+        {"action": "purchase", "quantity": 6},
+        {"action": "return", "quantity": 1},  # Quantity -1: a return of one unit
+    ]
 
 
 def test_anonymous_online_retail_customer_falls_back_to_the_invoice(
