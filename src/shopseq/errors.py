@@ -4,6 +4,7 @@
 ShopseqError                          base: `except ShopseqError` catches all we raise on purpose
 ├── InputError (also ValueError)      the user gave us something we cannot use
 │   ├── SchemaMismatchError           a file lacks required columns or has wrong types
+│   ├── UnreadableFileError           a file cannot be read at all (damaged, truncated, not text)
 │   ├── BadRowError                   one row fails a rule (strict mode; as its quarantine record)
 │   ├── ConfigError                   unknown key or invalid value in a config file or flag
 │   └── UnknownIdError (also LookupError)  an id absent from the vocabulary (serve answers 404)
@@ -30,6 +31,7 @@ __all__ = [
     "ShopseqError",
     "StoreError",
     "UnknownIdError",
+    "UnreadableFileError",
     "check_is_fitted",
 ]
 
@@ -65,15 +67,66 @@ class SchemaMismatchError(InputError):
         self.missing = list(missing or [])
         self.found = list(found or [])
         self.hint = hint
-        parts = [f"{self.path.name}:"]
+        parts = []
         if detail:
             parts.append(detail)
         if self.missing:
             parts.append(f"missing required columns {self.missing}; found {self.found}")
-        message = " ".join(parts)
+        message = f"{self.path.name}: " + "; ".join(parts)
         if hint:
             message += f"; {hint}"
         super().__init__(message)
+
+
+class UnreadableFileError(InputError):
+    """A file cannot be read at all, so nothing of it is ingested.
+
+    Damaged, truncated or trailing-garbage compression, a corrupt Parquet file, a header line
+    that never ends, a UTF-16 file: problems of the file, not of one row.
+
+    Attributes:
+        path: The file.
+        detail: What is wrong and what to do.
+        line: Physical line where the problem was found (``None`` when unknown).
+        column: 1-based character column on that line (``None`` when unknown).
+        offset: Decompressed byte offset where the problem was found (``None`` when unknown).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        detail: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        offset: int | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.detail = detail
+        self.line = line
+        self.column = column
+        self.offset = offset
+        where = self.path.name
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {detail}")
+
+    def at_line(self, line: int) -> UnreadableFileError:
+        """Return the same error located at ``line`` (when it did not know its line yet).
+
+        Args:
+            line: Physical line number.
+
+        Returns:
+            A new error (or this one if it already has a line).
+        """
+        if self.line is not None:
+            return self
+        return UnreadableFileError(
+            self.path, self.detail, line=line, column=self.column, offset=self.offset
+        )
 
 
 class BadRowError(InputError):

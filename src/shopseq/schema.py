@@ -55,6 +55,7 @@ class Action(StrEnum):
     CART = "cart"
     REMOVE_FROM_CART = "remove_from_cart"
     PURCHASE = "purchase"
+    RETURN = "return"  # a return or cancellation of a purchase (quantity = units returned)
 
 
 #: Stable small-integer code of each action (used in int8 sequence arrays). Append new actions at

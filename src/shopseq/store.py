@@ -328,6 +328,8 @@ def open_store(
                 "export`); it opens read-only on one machine"
             )
         return open_parquet_store(path, threads=threads, memory_limit=memory_limit)
+    if path is not None:
+        _check_is_duckdb(path)
     try:
         if path is None:
             con = duckdb.connect(":memory:")
@@ -346,6 +348,30 @@ def open_store(
         con.execute(_QUARANTINE_DDL)
         con.execute(_SOURCE_FILES_DDL)
     return Store(path=path, backend=ibis.duckdb.from_connection(con), connection=con)
+
+
+#: Bytes 8-11 of every DuckDB database file.
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def _check_is_duckdb(path: Path) -> None:
+    """Refuse an existing file that is not a DuckDB database (e.g. a CSV passed as --store).
+
+    DuckDB itself does not: given ``events.csv`` it opened an empty in-memory database, so
+    ``prepare`` "succeeded" on no events and ``stats`` failed with a catalog error.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(12)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise StoreError(f"cannot open event store {path}: {err.strerror or err}") from err
+    if head and head[8:12] != _DUCKDB_MAGIC:
+        raise StoreError(
+            f"{path} is not a DuckDB event store (it exists and is another kind of file); "
+            "pass the store with --store and the data files to `shopseq ingest`"
+        )
 
 
 def _configure(

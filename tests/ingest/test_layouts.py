@@ -93,6 +93,12 @@ SAMPLES = [
         ("17850", "85123A", "purchase", datetime(2010, 12, 1, 8, 26), {"quantity": 6}),
     ),
     (
+        "online-retail-ii",
+        "online-retail-ii.csv",
+        3,
+        ("13085", "85048", "purchase", datetime(2009, 12, 1, 7, 45), {"quantity": 12}),
+    ),
+    (
         "cdnow",
         "cdnow.txt",
         2,
@@ -138,7 +144,7 @@ def test_builtin_layout_reads_its_sample(
         )
 
 
-def test_online_retail_without_invoice_quarantines_returns_and_anonymous_rows(
+def test_online_retail_without_invoice_keeps_returns_and_quarantines_anonymous_rows(
     store: Store, data_dir: Path
 ) -> None:
     report = ingest_files(
@@ -147,8 +153,13 @@ def test_online_retail_without_invoice_quarantines_returns_and_anonymous_rows(
         store,
     )
     file = report.files[0]
-    assert (file.rows_read, file.rows_accepted, file.rows_quarantined) == (3, 1, 2)
-    assert file.by_reason == {"missing_field": 1, "bad_quantity": 1}
+    assert (file.rows_read, file.rows_accepted, file.rows_quarantined) == (3, 2, 1)
+    assert file.by_reason == {"missing_field": 1}  # no customer and no invoice to stand in
+    got = store.sql("SELECT action, quantity FROM events ORDER BY source_row").to_pylist()
+    assert got == [
+        {"action": "purchase", "quantity": 6},
+        {"action": "return", "quantity": 1},  # Quantity -1: a return of one unit
+    ]
 
 
 def test_anonymous_online_retail_customer_falls_back_to_the_invoice(
@@ -215,3 +226,69 @@ def test_layout_file_reads_a_valid_layout(tmp_path: Path) -> None:
     )
     layout = load_layout_file(path)
     assert (layout.name, layout.delimiter, layout.actions["click"].value) == ("mine", ";", "view")
+
+
+def _online_retail_ii_names(data_dir: Path, tmp_path: Path) -> Path:
+    """The online-retail sample with the column names of the 'Online Retail II' release."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(data_dir / "layouts" / "online-retail.parquet")
+    names = {"InvoiceNo": "Invoice", "UnitPrice": "Price", "CustomerID": "Customer ID"}
+    path = tmp_path / "retail-ii.parquet"
+    pq.write_table(table.rename_columns([names.get(c, c) for c in table.column_names]), path)
+    return path
+
+
+def test_column_overrides_redirect_the_fallback_and_null_markers(
+    store: Store, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shopseq.cli import run
+
+    path = _online_retail_ii_names(data_dir, tmp_path)
+    overrides = ["user_id=Customer ID", "session_id=Invoice", "price=Price"]
+    layout = generic_layout(overrides, [], base=BUILTIN_LAYOUTS["online-retail"])
+    assert layout.name == "online-retail"
+    assert layout.user_fallback_column == "Invoice"  # followed session_id's source
+    assert layout.null_values == {"Customer ID": ("0",)}  # followed user_id's source
+    ingest_files([path], IngestConfig(layout=layout), store)
+    users = store.sql("SELECT user_id FROM events ORDER BY source_row").column(0).to_pylist()
+    assert users == ["17850", "17850", "Invoice:536366"]
+    # The command line as the issue typed it.
+    args = [f"--column={o}" for o in overrides]
+    code = run(
+        [
+            "ingest",
+            str(path),
+            "--layout",
+            "online-retail",
+            *args,
+            "--store",
+            str(tmp_path / "s.duckdb"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert "read 3 = accepted 3 + quarantined 0" in capsys.readouterr().out
+
+
+def test_layout_errors_name_the_chosen_layout_and_the_closest_columns(
+    store: Store, data_dir: Path, tmp_path: Path
+) -> None:
+    path = _online_retail_ii_names(data_dir, tmp_path)
+    layout = generic_layout(["price=Price"], [], base=BUILTIN_LAYOUTS["online-retail"])
+    with pytest.raises(SchemaMismatchError) as caught:
+        ingest_files([path], IngestConfig(layout=layout), store)
+    message = str(caught.value)
+    assert "the 'online-retail' layout expects them" in message
+    assert "did you mean 'Customer ID' for 'CustomerID' (--column user_id='Customer ID')" in message
+    assert "did you mean 'Invoice' for 'InvoiceNo' (--column session_id='Invoice')" in message
+    with pytest.raises(ConfigError, match=r"--layout diginetica-views with the command-line"):
+        generic_layout([], [], base=BUILTIN_LAYOUTS["diginetica-views"], delimiter="ab")
+
+
+def test_a_source_column_renamed_two_ways_is_ambiguous_for_the_fallback() -> None:
+    # yoochoose-clicks reads user and session from 'session'; give it a fallback on it too.
+    base = BUILTIN_LAYOUTS["yoochoose-clicks"].model_copy(
+        update={"user_fallback_column": "session"}
+    )
+    with pytest.raises(ConfigError, match=r"fallback user column 'session' is mapped to"):
+        generic_layout(["user_id=visitor", "session_id=visit"], [], base=base)

@@ -73,8 +73,11 @@ def test_empty_line_is_quarantined_not_lost(store: Store, data_dir: Path) -> Non
     report = ingest_files([data_dir / "empty_line.csv"], _config(), store)
     file = report.files[0]
     assert (file.rows_read, file.rows_accepted, file.rows_quarantined) == (4, 3, 1)
-    assert file.by_reason == {"missing_field": 1}  # an empty line has an empty user_id
+    # An empty line has no fields at all: a structural problem, not a missing value.
+    assert file.by_reason == {"wrong_column_count": 1}
     assert store.sql("SELECT source_row FROM quarantine").column(0).to_pylist() == [3]
+    message = store.sql("SELECT message FROM quarantine").column(0)[0].as_py()
+    assert message.startswith("empty_line.csv:3: '' is an empty line; expected 9 (user_id,")
 
 
 def test_offsets_in_timestamps_are_converted_to_utc(store: Store, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopseq.analyze.result import Result, fetch_rows
-from shopseq.schema import TS, USER_ID
+from shopseq.schema import TS, USER_ID, Action
 from shopseq.sequences.features import user_features
 
 __all__ = ["SegmentConfig", "SegmentProfile", "SegmentsResult", "segment_users"]
@@ -66,6 +66,7 @@ class SegmentProfile(Result):
         n_users: Users.
         share: Share of all users.
         buyer_share: Share of its users with a purchase.
+        return_rate: Its return events per purchase event (0 without purchases).
         recency_days: Mean days since the last event.
         frequency: Mean purchases.
         monetary: Mean purchase value.
@@ -81,6 +82,7 @@ class SegmentProfile(Result):
     n_users: int
     share: float
     buyer_share: float
+    return_rate: float
     recency_days: float
     frequency: float
     monetary: float
@@ -191,7 +193,14 @@ def segment_users(events: ibis.Table, config: SegmentConfig) -> SegmentsResult:
         m_score=_score(features.monetary, among=features.frequency > 0),
     ).order_by(USER_ID)
     table = scored.select(
-        USER_ID, *_LOG_FEATURES, *_SHARE_FEATURES, "r_score", "f_score", "m_score"
+        USER_ID,
+        *_LOG_FEATURES,
+        *_SHARE_FEATURES,
+        "r_score",
+        "f_score",
+        "m_score",
+        f"n_{Action.PURCHASE.value}",
+        f"n_{Action.RETURN.value}",
     ).to_pyarrow()
     n_users = table.num_rows
     columns = {
@@ -219,6 +228,8 @@ def segment_users(events: ibis.Table, config: SegmentConfig) -> SegmentsResult:
         centroid = scaled[rows].mean(axis=0)
         z = {name: float(centroid[i]) for i, name in enumerate(_LOG_FEATURES)}
         buyer_share = float(buyers[rows].mean())
+        bought = float(np.nan_to_num(columns[f"n_{Action.PURCHASE.value}"][rows]).sum())
+        returned = float(np.nan_to_num(columns[f"n_{Action.RETURN.value}"][rows]).sum())
         name = _name(z, buyer_share, overall_buyers)
         while name in names:
             name += "+"
@@ -230,6 +241,7 @@ def segment_users(events: ibis.Table, config: SegmentConfig) -> SegmentsResult:
                 n_users=int(rows.sum()),
                 share=float(rows.mean()),
                 buyer_share=buyer_share,
+                return_rate=returned / bought if bought else 0.0,
                 **{n: float(raw[n][rows].mean()) for n in _LOG_FEATURES},
                 **{s: float(columns[s][rows].mean()) for s in ("r_score", "f_score", "m_score")},
             )

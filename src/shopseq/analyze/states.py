@@ -76,6 +76,7 @@ _SYMBOLS: dict[str, tuple[float, str]] = {
     Action.FAVORITE.value: (2.5, "saving for later"),
     Action.CART.value: (3.0, "ready to buy"),
     Action.PURCHASE.value: (4.0, "buying"),
+    Action.RETURN.value: (4.5, "returning"),
 }
 _MIN_EMISSION, _MIN_LIFT = 0.1, 1.5
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from shopseq.analyze import (
@@ -146,7 +147,7 @@ def _cell(value: Any) -> str:
         return f"{value:,.4g}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return escape(str(value))  # data values (categories, items) may look like Rich markup
 
 
 def _pct(value: float | None) -> str:
@@ -376,6 +377,7 @@ def _show_segments(result: SegmentsResult) -> None:
             "users",
             "share",
             "buyers",
+            "returns / purchase",
             "days since last",
             "sessions",
             "events",
@@ -391,6 +393,7 @@ def _show_segments(result: SegmentsResult) -> None:
                 s.n_users,
                 _pct(s.share),
                 _pct(s.buyer_share),
+                _pct(s.return_rate),
                 round(s.recency_days, 1),
                 round(s.n_sessions, 1),
                 round(s.n_events, 1),

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from .options import ThreadsOption, console
 
@@ -125,7 +126,9 @@ def demo(
     report_config = ReportConfig(artifact_dirs=(workdir, *predict_dirs))
     run_report(store_path, report_path, report_config, threads)
     console.print(
-        f"\nstore: {store_path}   (try: shopseq stats --store {store_path}; "
-        f"shopseq train -m sknn --store {store_path})"
+        f"\nstore: {escape(str(store_path))}   (try: shopseq stats --store "
+        f"{escape(str(store_path))}; shopseq train -m sknn --store {escape(str(store_path))})"
     )
-    console.print(f"open the report: {report_path.resolve()}", highlight=False, soft_wrap=True)
+    console.print(
+        f"open the report: {escape(str(report_path.resolve()))}", highlight=False, soft_wrap=True
+    )

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
 from shopseq.errors import ConfigError
 from shopseq.runs.catalogue import NEXT_ITEM_MODELS
@@ -70,4 +71,6 @@ def evaluate(
     with console.status("fitting and ranking"):
         board = evaluate_next_item(config, split, log=console.print)
     show_leaderboard(console, board)
-    console.print(f"wrote {out / 'leaderboard.json'} and {out / 'leaderboard.csv'}")
+    console.print(
+        f"wrote {escape(str(out / 'leaderboard.json'))} and {escape(str(out / 'leaderboard.csv'))}"
+    )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from shopseq.store import open_store
 
@@ -32,4 +33,7 @@ def export(
         console.status(f"writing {table}"),
     ):
         path = opened.export_parquet(table, to)
-    console.print(f"{table} written to {path} (read it with --engine spark --spark-output {to})")
+    console.print(
+        f"{escape(table)} written to {escape(str(path))} (read it with --engine spark "
+        f"--spark-output {escape(str(to))})"
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shopseq.errors import ConfigError, InputError
@@ -130,7 +131,7 @@ def closed_dates(values: list[str] | None, file: Path | None) -> tuple[date, ...
 def _cell(value: object) -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.3f}"
-    return str(value)
+    return escape(str(value))  # series names (categories) may look like Rich markup
 
 
 def forecast(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from shopseq.synthetic import GenerateReport, GeneratorConfig, generate_events, write_events
 
@@ -32,7 +33,7 @@ def run_generate(config: GeneratorConfig, output: Path) -> GenerateReport:
     seconds = time.perf_counter() - started
     defects = ", ".join(f"{k} {v:,}" for k, v in sorted(report.defects.items()) if v)
     console.print(
-        f"wrote {report.n_rows_written:,} rows to {output} in {seconds:.1f}s "
+        f"wrote {report.n_rows_written:,} rows to {escape(str(output))} in {seconds:.1f}s "
         f"({report.n_clean_events:,} clean events, {report.n_duplicates:,} duplicates"
         + (f", defects: {defects}" if defects else "")
         + ")"

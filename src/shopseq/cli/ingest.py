@@ -9,28 +9,42 @@ from typing import Annotated
 
 import typer
 from pydantic import SecretBytes
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shopseq.errors import ConfigError
+from shopseq.errors import ConfigError, ShopseqError
 from shopseq.ingest import (
     BUILTIN_LAYOUTS,
+    FileReport,
     IngestConfig,
     IngestReport,
     Layout,
     TsFormat,
+    check_paths,
     generic_layout,
     ingest_files,
     load_layout_file,
 )
+from shopseq.ingest.readers import DEFAULT_MAX_LINE_BYTES
 from shopseq.store import open_store
 
-from .options import MemoryOption, StoreOption, ThreadsOption, console, default_store_path
-from .render import show_ingest
+from .options import (
+    MemoryOption,
+    StoreOption,
+    ThreadsOption,
+    console,
+    default_store_path,
+    err_console,
+)
+from .render import show_ingest, show_items
 
 __all__ = ["ingest", "resolve_layout", "run_ingest"]
 
 KEY_ENV = "SHOPSEQ_PSEUDONYM_KEY"
+
+
+_DELIMITER_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "space": " "}
 
 
 def resolve_layout(
@@ -41,6 +55,8 @@ def resolve_layout(
     delimiter: str | None,
     ts_format: TsFormat | None,
     no_header: bool,
+    ts_strptime: str | None = None,
+    source_columns: str | None = None,
 ) -> Layout:
     """Turn the layout options into one validated layout.
 
@@ -49,15 +65,18 @@ def resolve_layout(
         layout_file: TOML layout file.
         columns: ``canonical=source`` overrides.
         actions: ``source=action`` overrides.
-        delimiter: Field separator override.
+        delimiter: Field separator override (``tab`` or a backslash and t mean a tab).
         ts_format: Timestamp format override.
         no_header: The file has no header line.
+        ts_strptime: Format for ``--ts-format strptime``.
+        source_columns: Comma-separated column names of a file without a header.
 
     Returns:
         The layout.
 
     Raises:
-        ConfigError: If the name is unknown or both a name and a file are given.
+        ConfigError: If the name is unknown, both a name and a file are given, or a value is
+            invalid (the message names the option).
     """
     if layout and layout_file:
         raise ConfigError("give --layout or --layout-file, not both")
@@ -71,7 +90,24 @@ def resolve_layout(
         base = BUILTIN_LAYOUTS[layout]
     else:
         base = BUILTIN_LAYOUTS["shopseq"]
-    if not (columns or actions or delimiter or ts_format or no_header):
+    if delimiter is not None:
+        delimiter = _DELIMITER_NAMES.get(delimiter, delimiter)
+        if delimiter != "whitespace" and (
+            len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n'
+        ):
+            raise ConfigError(
+                f"--delimiter {delimiter!r}: expected one ASCII character other than a quote or "
+                "a line break (tab, or 'whitespace' for runs of spaces)"
+            )
+    names = None
+    if source_columns is not None:
+        names = tuple(n.strip() for n in source_columns.split(","))
+        if not all(names):
+            raise ConfigError(
+                f"--source-columns {source_columns!r}: expected comma-separated names, e.g. "
+                "user,item,ts"
+            )
+    if not (columns or actions or delimiter or ts_format or no_header or ts_strptime or names):
         return base
     return generic_layout(
         columns,
@@ -80,6 +116,8 @@ def resolve_layout(
         delimiter=delimiter,
         ts_format=ts_format,
         header=False if no_header else None,
+        ts_strptime=ts_strptime,
+        source_columns=names,
     )
 
 
@@ -108,6 +146,9 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest with a progress display and print the report.
 
+    When a file fails, the files committed before it are still reported (they stay in the
+    store), then the error is raised.
+
     Args:
         files: Input files.
         config: Ingest settings.
@@ -118,22 +159,38 @@ def run_ingest(
     Returns:
         The report.
     """
-    with (
-        open_store(store_path, threads=threads, memory_limit=memory_limit) as store,
-        Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as progress,
-    ):
-        task = progress.add_task("ingesting", total=None)
+    check_paths(files)
+    done: list[FileReport] = []
+    try:
+        with (
+            open_store(store_path, threads=threads, memory_limit=memory_limit) as store,
+            Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress,
+        ):
+            task = progress.add_task("ingesting", total=None)
 
-        def advance(path: Path, rows: int) -> None:
-            progress.update(task, description=f"ingesting {path.name}: {rows:,} rows")
+            def advance(path: Path, rows: int) -> None:
+                progress.update(task, description=f"ingesting {escape(path.name)}: {rows:,} rows")
 
-        report = ingest_files(files, config, store, on_progress=advance)
+            report = ingest_files(files, config, store, on_progress=advance, on_file=done.append)
+    except ShopseqError:
+        if done:
+            show_ingest(console, IngestReport(files=tuple(done)))
+        rest = files[len(done) :]
+        if done and rest:
+            err_console.print(
+                f"committed {len(done)} of {len(files)} files; not ingested: "
+                + ", ".join(escape(str(p)) for p in rest)
+                + " (fix the first and re-run: committed files are skipped by their SHA-256)",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise
     show_ingest(console, report)
     return report
 
@@ -141,7 +198,11 @@ def run_ingest(
 def ingest(
     files: Annotated[
         list[Path] | None,
-        typer.Argument(help="CSV (.gz/.zst), Parquet or JSON-lines files.", show_default=False),
+        typer.Argument(
+            help="CSV (plain, .gz/.zst/.bz2/.xz), Parquet or JSON-lines files.",
+            metavar="FILES",
+            show_default=False,
+        ),
     ] = None,
     layout: Annotated[
         str | None, typer.Option(help="Built-in layout (see --list-layouts).")
@@ -156,6 +217,21 @@ def ingest(
     delimiter: Annotated[str | None, typer.Option(help="Field separator.")] = None,
     ts_format: Annotated[TsFormat | None, typer.Option(help="Timestamp format.")] = None,
     no_header: Annotated[bool, typer.Option(help="The files have no header line.")] = False,
+    source_columns: Annotated[
+        str | None,
+        typer.Option(help="Column names of files without a header, comma-separated, in order."),
+    ] = None,
+    ts_strptime: Annotated[
+        str | None,
+        typer.Option(help="Format for --ts-format strptime, e.g. '%Y-%m-%d %H:%M:%S'."),
+    ] = None,
+    max_line_bytes: Annotated[
+        int,
+        typer.Option(
+            min=1024,
+            help="Longest line read; longer lines are quarantined as line_too_long.",
+        ),
+    ] = DEFAULT_MAX_LINE_BYTES,
     strict: Annotated[bool, typer.Option(help="Stop at the first bad row.")] = False,
     pseudonymize: Annotated[
         bool,
@@ -172,6 +248,17 @@ def ingest(
     from_serve: Annotated[
         Path | None,
         typer.Option(help="Move the events a service logged (its --log) into the store, once."),
+    ] = None,
+    items: Annotated[
+        Path | None,
+        typer.Option(
+            help="Item side table (CSV: item -> category, price, brand), stored as 'items'; "
+            "fills the events' missing category and price."
+        ),
+    ] = None,
+    item_column: Annotated[
+        list[str] | None,
+        typer.Option("--item-column", help="Map an --items column: canonical=source."),
     ] = None,
     store: StoreOption = None,
     threads: ThreadsOption = None,
@@ -191,16 +278,70 @@ def ingest(
 
         import_served(from_serve, store or default_store_path(), threads)
         return
-    if not files:
-        raise ConfigError("give the files to ingest (or --from-serve LOG, or --list-layouts)")
+    if not files and items is None:
+        raise typer.BadParameter(
+            "give the files to ingest (or --items FILE, --from-serve LOG, or --list-layouts)",
+            param_hint="FILES",
+        )
+    item_mapping = _mappings(item_column or [], "--item-column")
+    if items is not None:
+        check_paths([items])
+    if not files and items is not None:  # only the side table, joined onto the stored events
+        run_items(items, item_mapping, store or default_store_path(), threads, memory_limit)
+        return
     chosen = resolve_layout(
-        layout, layout_file, column or [], action or [], delimiter, ts_format, no_header
+        layout,
+        layout_file,
+        column or [],
+        action or [],
+        delimiter,
+        ts_format,
+        no_header,
+        ts_strptime,
+        source_columns,
     )
     config = IngestConfig(
         layout=chosen,
         strict=strict,
         pseudonymize_key=_pseudonym_key(key_file) if pseudonymize else None,
+        max_line_bytes=max_line_bytes,
         ts_min=ts_min,
         ts_max=ts_max,
     )
-    run_ingest(files, config, store or default_store_path(), threads, memory_limit)
+    run_ingest(list(files or []), config, store or default_store_path(), threads, memory_limit)
+    if items is not None:
+        run_items(items, item_mapping, store or default_store_path(), threads, memory_limit)
+
+
+def _mappings(pairs: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        canonical, sep, source = pair.partition("=")
+        if not sep or not canonical.strip() or not source.strip():
+            raise ConfigError(f"{flag} {pair!r}: expected CANONICAL=SOURCE, e.g. item_id=itemId")
+        out[canonical.strip()] = source.strip()
+    return out
+
+
+def run_items(
+    path: Path,
+    mapping: dict[str, str],
+    store_path: Path,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> None:
+    """Read an item side table, join it onto the store's events and print what it changed.
+
+    Args:
+        path: The side table.
+        mapping: ``canonical -> source`` column overrides.
+        store_path: The DuckDB file.
+        threads: DuckDB threads.
+        memory_limit: DuckDB memory limit.
+    """
+    from shopseq.ingest.items import join_items, read_items
+
+    rows = read_items(path, mapping)
+    with open_store(store_path, threads=threads, memory_limit=memory_limit) as store:
+        joined = join_items(store, rows)
+    show_items(console, joined)

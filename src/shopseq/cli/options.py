@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -48,10 +49,23 @@ ThreadsOption = Annotated[
     typer.Option(
         "--threads",
         min=1,
+        max=1024,
         help="Worker threads for DuckDB (default: all cores).",
         show_default=False,
     ),
 ]
+
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*$", re.IGNORECASE)
+
+
+def _memory_limit(value: str | None) -> str | None:
+    """Check a memory limit such as 1GB or 512MiB before DuckDB sees it."""
+    if value is not None and not _MEMORY.match(value):
+        raise typer.BadParameter(
+            f"{value!r} is not a memory size; expected e.g. 1GB, 512MB or 2GiB"
+        )
+    return value
+
 
 MemoryOption = Annotated[
     str | None,
@@ -59,5 +73,6 @@ MemoryOption = Annotated[
         "--memory-limit",
         help="DuckDB memory limit, e.g. 1GB (it spills to disk beyond it). Default: 80% of RAM.",
         show_default=False,
+        callback=_memory_limit,
     ),
 ]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 from shopseq.errors import ConfigError
@@ -90,7 +91,7 @@ def show_prediction(result: PredictResult, top: int) -> None:
         f"{board.best_baseline}); test cut-off {result.plan.test}"
     )
     for name, why in board.skipped_baselines.items():
-        console.print(f"baseline {name} left out: {why}")
+        console.print(f"baseline {name} left out: {escape(why)}")
     scored = result.scored.slice(0, top).to_pylist()
     if not scored:
         return
@@ -101,10 +102,10 @@ def show_prediction(result: PredictResult, top: int) -> None:
         listing.add_column(name, overflow="fold")
     for row in scored:
         listing.add_row(
-            *(str(row[k]) for k in keys),
+            *(escape(str(row[k])) for k in keys),
             _cell(row["score"]),
             *(_cell(row[k]) for k in extra),
-            row["reasons"] or "",
+            escape(row["reasons"] or ""),
         )
     console.print(listing)
 
@@ -192,5 +193,6 @@ def predict(
     )
     show_prediction(result, top)
     console.print(
-        f"run directory: {result.run.path} (scored.parquet, scored.csv, leaderboard.json)"
+        f"run directory: {escape(str(result.run.path))} "
+        "(scored.parquet, scored.csv, leaderboard.json)"
     )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shopseq.ingest import IngestReport
+from shopseq.ingest.items import ItemJoin
 from shopseq.nextitem.leaderboard import Leaderboard
 from shopseq.prepare import PrepareReport
 from shopseq.prepare.profile import DatasetProfile, Quantiles
 
-__all__ = ["show_ingest", "show_leaderboard", "show_prepare", "show_profile"]
+__all__ = ["show_ingest", "show_items", "show_leaderboard", "show_prepare", "show_profile"]
 
 
 def _n(value: float | int | None) -> str:
@@ -38,7 +40,7 @@ def show_ingest(console: Console, report: IngestReport) -> None:
     for f in report.files:
         if f.already_ingested:
             table.add_row(
-                f.path.name,
+                escape(f.path.name),
                 _n(f.rows_read),
                 "-",
                 "-",
@@ -49,7 +51,7 @@ def show_ingest(console: Console, report: IngestReport) -> None:
         reasons = "\n".join(f"{k} {v:,}" for k, v in sorted(f.by_reason.items()))
         speed = _n(round(f.rows_read / f.seconds)) if f.seconds else "-"
         table.add_row(
-            f.path.name,
+            escape(f.path.name),
             _n(f.rows_read),
             _n(f.rows_accepted),
             _n(f.rows_quarantined),
@@ -61,6 +63,42 @@ def show_ingest(console: Console, report: IngestReport) -> None:
     console.print(
         f"read {report.rows_read:,} = accepted {report.rows_accepted:,} + quarantined "
         f"{report.rows_quarantined:,}" + (" [green]✓[/]" if ok else " [red]✗ MISMATCH[/]")
+    )
+
+
+def show_items(console: Console, joined: ItemJoin) -> None:
+    """Print what reading and joining an item side table did.
+
+    Args:
+        console: Where to print.
+        joined: The outcome of ``ingest.items.join_items``.
+    """
+    rows = joined.items
+    kept = rows.table.num_rows
+    ok = rows.rows_read == kept + len(rows.rejected)
+    reasons: dict[str, int] = {}
+    for _, reason in rows.rejected:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    mapped = ", ".join(f"{c}={s}" for c, s in rows.mapping.items())
+    console.print(
+        f"items {escape(rows.path.name)} ({escape(mapped)}): read {rows.rows_read:,} = kept "
+        f"{kept:,} + rejected {len(rows.rejected):,}"
+        + (" [green]✓[/]" if ok else " [red]✗ MISMATCH[/]")
+        + (
+            f" ({escape(', '.join(f'{r} {n:,}' for r, n in sorted(reasons.items())))})"
+            if reasons
+            else ""
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    for line, reason in rows.rejected[:5]:
+        console.print(f"  {escape(rows.path.name)}:{line}: {reason}", highlight=False)
+    console.print(
+        f"joined onto {joined.events:,} events: category filled on {joined.category_filled:,}, "
+        f"price on {joined.price_filled:,}; {joined.events_without_item:,} events have an item "
+        "the table does not list",
+        highlight=False,
     )
 
 
@@ -102,7 +140,7 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         console: Where to print.
         profile: The profile.
     """
-    overview = Table(title=f"Dataset ({profile.table})", show_header=False)
+    overview = Table(title=f"Dataset ({escape(profile.table)})", show_header=False)
     overview.add_column("what")
     overview.add_column("value", justify="right")
     rows = [
@@ -119,6 +157,10 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         ("first event", str(profile.first_ts)),
         ("last event", str(profile.last_ts)),
         ("user-item sparsity", f"{profile.sparsity:.6f}"),
+        (
+            "return rate (returns / purchases)",
+            "-" if profile.return_rate is None else f"{profile.return_rate:.2%}",
+        ),
     ]
     for what, value in rows:
         overview.add_row(what, value)
@@ -129,7 +171,7 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
     actions.add_column("events", justify="right")
     actions.add_column("share", justify="right")
     for action, count in profile.events_by_action.items():
-        actions.add_row(action, _n(count), f"{count / max(profile.n_events, 1):.2%}")
+        actions.add_row(escape(action), _n(count), f"{count / max(profile.n_events, 1):.2%}")
     console.print(actions)
 
     dist = Table(title="Events per group")
@@ -144,7 +186,7 @@ def show_profile(console: Console, profile: DatasetProfile) -> None:
         quarantine.add_column("reason")
         quarantine.add_column("rows", justify="right")
         for reason, count in profile.quarantine_by_reason.items():
-            quarantine.add_row(reason, _n(count))
+            quarantine.add_row(escape(reason), _n(count))
         console.print(quarantine)
 
 
@@ -158,7 +200,9 @@ def show_leaderboard(console: Console, board: Leaderboard) -> None:
     first = board.rows[0] if board.rows else None
     cases = first.n_cases if first else 0
     protocol = first.protocol if first else ""
-    table = Table(title=f"{board.dataset}: {board.split}, {protocol}, {cases:,} cases")
+    table = Table(
+        title=escape(f"{board.dataset}: {board.split}, {protocol}") + f", {cases:,} cases"
+    )
     table.add_column("model (* baseline)")
     for name in ("HR@10", "NDCG@10", "95% CI", "HR@20", "MRR@20", "cover", "fit s"):
         table.add_column(name, justify="right")
@@ -167,7 +211,7 @@ def show_leaderboard(console: Console, board: Leaderboard) -> None:
         low, high = row.ci_low.get("NDCG@10"), row.ci_high.get("NDCG@10")
         test = row.vs_baseline
         table.add_row(
-            row.model + ("*" if row.baseline else ""),
+            escape(row.model + ("*" if row.baseline else "")),
             f"{row.metrics.get('HR@10', 0.0):.4f}",
             f"{row.metrics.get('NDCG@10', 0.0):.4f}",
             "-" if low is None or high is None else f"{low:.3f}-{high:.3f}",

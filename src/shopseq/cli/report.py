@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from shopseq.report import ReportConfig, ReportSummary, write_report
 from shopseq.store import open_store
@@ -35,10 +36,11 @@ def run_report(
     ):
         summary = write_report(store, out, config)
     for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
     console.print(
-        f"report: {summary.path}  ({summary.n_bytes / 1e6:.1f} MB, {summary.n_figures} charts, "
+        f"report: {escape(str(summary.path))}  ({summary.n_bytes / 1e6:.1f} MB, "
+        f"{summary.n_figures} charts, "
         f"{len(summary.artifacts)} artifacts; {timing})",
         highlight=False,
         soft_wrap=True,

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import pyarrow as pa
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from shopseq.prepare import PREPARED_TABLE
@@ -104,4 +105,4 @@ def sequences(
     console.print("vocabularies written to tables vocab_item, vocab_category, vocab_owner")
     if out is not None:
         split.save(out)
-        console.print(f"split written to {out}")
+        console.print(f"split written to {escape(str(out))}")

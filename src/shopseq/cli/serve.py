@@ -116,7 +116,8 @@ def serve(
         raise ConfigError(flag_errors(err)) from err
     if not keys.is_file():
         console.print(
-            f"[yellow]note:[/] no API-key file at {keys}: every request but /healthz and "
+            f"[yellow]note:[/] no API-key file at {escape(str(keys))}: every request but "
+            "/healthz and "
             "/readyz will get 401. Make one with: shopseq serve keys add NAME"
         )
     run_server(
@@ -150,7 +151,7 @@ def keys_add(
         print(key)
         return
     console.print(
-        f"{record.role} key {record.key_id} ({escape(record.name)}) added to {keys}; "
+        f"{record.role} key {record.key_id} ({escape(record.name)}) added to {escape(str(keys))}; "
         "it is shown only now:",
         highlight=False,
     )
@@ -196,7 +197,8 @@ def import_served(log: Path, store_path: Path, threads: int | None) -> None:
     with open_store(store_path, threads=threads) as store:
         done = import_served_events(log, store)
     console.print(
-        f"{log}: {done.imported:,} served events imported into {store_path} in {done.chunks} "
+        f"{escape(str(log))}: {done.imported:,} served events imported into "
+        f"{escape(str(store_path))} in {done.chunks} "
         f"transaction(s); {done.already_imported:,} were already there (log {done.log_id}, "
         f"up to sequence {done.last_seq:,}). Run shopseq prepare, then shopseq train."
     )

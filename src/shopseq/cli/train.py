@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
 from shopseq.errors import ConfigError
 from shopseq.runs.catalogue import NEXT_ITEM_MODELS
@@ -153,6 +154,6 @@ def train(
         return
     show_leaderboard(console, result.leaderboard)
     console.print(
-        f"run directory: {result.run.path}   "
-        f"(try: shopseq recommend --run {result.run.path} --user <id>)"
+        f"run directory: {escape(str(result.run.path))}   "
+        f"(try: shopseq recommend --run {escape(str(result.run.path))} --user <id>)"
     )

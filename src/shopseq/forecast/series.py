@@ -69,7 +69,7 @@ class Metric(StrEnum):
     PURCHASES = "purchases"
     USERS = "users"  # distinct users with any event
     CONVERSION = "conversion"  # purchases / views (undefined, hence flagged, without views)
-    REVENUE = "revenue"  # sum of price x quantity (1 when missing) over purchases
+    REVENUE = "revenue"  # price x quantity (1 when missing) over purchases, net of returns
 
     @property
     def additive(self) -> bool:
@@ -236,8 +236,12 @@ def _aggregate(
     is_view = (events[ACTION] == Action.VIEW.value).cast("int64")
     is_cart = (events[ACTION] == Action.CART.value).cast("int64")
     is_buy = events[ACTION] == Action.PURCHASE.value
+    is_return = events[ACTION] == Action.RETURN.value
     qty = events[QUANTITY].cast("float64").coalesce(1.0)
-    revenue = ibis.ifelse(is_buy, events[PRICE] * qty, 0.0).coalesce(0.0)
+    # Net revenue: a return takes its value back in the period it happens (quantities are
+    # positive units; the action says the direction).
+    sign = ibis.ifelse(is_buy, 1.0, ibis.ifelse(is_return, -1.0, 0.0))
+    revenue = (sign * events[PRICE] * qty).coalesce(0.0)
     keys: dict[str, Any] = {"period": bucket}
     if label is not None:
         keys["label"] = label

@@ -7,7 +7,13 @@ from shopseq.ingest.layouts import (
     generic_layout,
     load_layout_file,
 )
-from shopseq.ingest.load import FileReport, IngestConfig, IngestReport, ingest_files
+from shopseq.ingest.load import (
+    FileReport,
+    IngestConfig,
+    IngestReport,
+    check_paths,
+    ingest_files,
+)
 from shopseq.ingest.quarantine import QuarantineReason, RejectedRow
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "QuarantineReason",
     "RejectedRow",
     "TsFormat",
+    "check_paths",
     "generic_layout",
     "ingest_files",
     "load_layout_file",

@@ -39,6 +39,8 @@ class TsFormat(StrEnum):
     ISO = "iso"  # ISO 8601 text; a trailing 'Z', '+hh:mm' or ' UTC' is honoured
     EPOCH_S = "epoch_s"  # Unix seconds, integer or fractional
     EPOCH_MS = "epoch_ms"  # Unix milliseconds
+    EPOCH_US = "epoch_us"  # Unix microseconds
+    EPOCH_NS = "epoch_ns"  # Unix nanoseconds
     STRPTIME = "strptime"  # text in ``ts_strptime`` format (C strptime codes), read as UTC
     DATE_PLUS_MS = "date_plus_ms"  # a date column plus milliseconds in ``ts_offset_ms_column``
     ORDINAL = "ordinal"  # no time in the data: the row number, as seconds after 2000-01-01
@@ -66,6 +68,11 @@ class Layout(BaseModel):
         user_fallback_column: Source column whose value, prefixed with ``<column>:``, becomes the
             user id when the user id is missing (anonymous sessions); rows stay traceable.
         price_is_total: The price column holds the line total; divide it by the quantity.
+        return_on_negative_quantity: A negative quantity is a return: the action becomes
+            ``return`` and the quantity its absolute value (Online Retail's cancellations).
+        return_column: Source column whose value starting with ``return_prefix`` makes the row
+            a ``return`` (Online Retail's cancellation invoices, ``C536379``).
+        return_prefix: The prefix of ``return_column`` that marks a return.
         file_format: ``csv``, ``parquet`` or ``jsonl``; ``None`` guesses from the suffix.
     """
 
@@ -86,6 +93,9 @@ class Layout(BaseModel):
     null_values: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     user_fallback_column: str | None = None
     price_is_total: bool = False
+    return_on_negative_quantity: bool = False
+    return_column: str | None = None
+    return_prefix: str | None = None
     file_format: str | None = None
 
     @model_validator(mode="after")
@@ -106,11 +116,36 @@ class Layout(BaseModel):
         if missing:
             raise ValueError(f"columns must map {missing} (e.g. --column {missing[0]}=SOURCE)")
         if self.ts_format is TsFormat.STRPTIME and not self.ts_strptime:
-            raise ValueError("ts_format 'strptime' needs ts_strptime, e.g. '%Y-%m-%d %H:%M:%S'")
+            raise ValueError(
+                "ts_format 'strptime' needs the format: pass --ts-strptime FORMAT (or set "
+                "ts_strptime in a layout file), e.g. --ts-strptime '%Y-%m-%d %H:%M:%S'"
+            )
         if self.ts_format is TsFormat.DATE_PLUS_MS and not self.ts_offset_ms_column:
-            raise ValueError("ts_format 'date_plus_ms' needs ts_offset_ms_column")
+            raise ValueError(
+                "ts_format 'date_plus_ms' needs ts_offset_ms_column (the column of milliseconds "
+                "added to the date); set it in a layout file"
+            )
         if not self.header and not self.source_columns:
-            raise ValueError("a layout without a header needs source_columns")
+            raise ValueError(
+                "a file without a header needs its column names: pass --source-columns "
+                "a,b,c (or set source_columns in a layout file), in file order"
+            )
+        if self.source_columns is not None:
+            repeated = sorted({c for c in self.source_columns if self.source_columns.count(c) > 1})
+            if repeated:
+                raise ValueError(f"source_columns names {repeated} more than once")
+        if self.delimiter != "whitespace" and (
+            len(self.delimiter) != 1 or not self.delimiter.isascii() or self.delimiter in '"\r\n'
+        ):
+            raise ValueError(
+                f"delimiter must be one ASCII character other than a quote or a line break "
+                f"(or 'whitespace'); got {self.delimiter!r}"
+            )
+        if (self.return_column is None) != (self.return_prefix is None) or self.return_prefix == "":
+            raise ValueError(
+                "return_column and return_prefix go together (e.g. return_column = 'InvoiceNo', "
+                "return_prefix = 'C')"
+            )
         if self.file_format not in (None, "csv", "parquet", "jsonl"):
             raise ValueError(f"file_format must be csv, parquet or jsonl; got {self.file_format!r}")
         return self
@@ -137,6 +172,8 @@ class Layout(BaseModel):
             Source column names without repeats.
         """
         optional = [self.columns[c] for c in EVENT_COLUMNS if c in self.columns]
+        if self.return_column:
+            optional.append(self.return_column)
         return list(dict.fromkeys(self.required_source_columns() + optional))
 
 
@@ -280,11 +317,36 @@ _ONLINE_RETAIL = Layout(
     constant_action=Action.PURCHASE,
     null_values={"CustomerID": ("0",)},
     user_fallback_column="InvoiceNo",
+    return_on_negative_quantity=True,
+    return_column="InvoiceNo",
+    return_prefix="C",
+)
+
+_ONLINE_RETAIL_II = Layout(
+    name="online-retail-ii",
+    description="UCI Online Retail II (2009-2011): Invoice,StockCode,Description,Quantity,"
+    "InvoiceDate,Price,Customer ID,Country (cancellations 'C…' and negative quantities are "
+    "returns; no Customer ID -> the invoice stands for the buyer)",
+    columns={
+        USER_ID: "Customer ID",
+        ITEM_ID: "StockCode",
+        TS: "InvoiceDate",
+        PRICE: "Price",
+        QUANTITY: "Quantity",
+        SESSION_ID: "Invoice",
+    },
+    constant_action=Action.PURCHASE,
+    null_values={"Customer ID": ("0",)},
+    user_fallback_column="Invoice",
+    return_on_negative_quantity=True,
+    return_column="Invoice",
+    return_prefix="C",
 )
 
 _ONLINE_RETAIL_NO_INVOICE = Layout(
     name="online-retail-no-invoice",
-    description="UCI Online Retail without InvoiceNo/StockCode (Description is the item)",
+    description="UCI Online Retail without InvoiceNo/StockCode (Description is the item; "
+    "negative quantities are returns)",
     columns={
         USER_ID: "CustomerID",
         ITEM_ID: "Description",
@@ -293,6 +355,7 @@ _ONLINE_RETAIL_NO_INVOICE = Layout(
         QUANTITY: "Quantity",
     },
     constant_action=Action.PURCHASE,
+    return_on_negative_quantity=True,
 )
 
 _CDNOW = Layout(
@@ -350,6 +413,7 @@ BUILTIN_LAYOUTS: dict[str, Layout] = {
         _DIGINETICA_VIEWS,
         _DIGINETICA_PURCHASES,
         _ONLINE_RETAIL,
+        _ONLINE_RETAIL_II,
         _ONLINE_RETAIL_NO_INVOICE,
         _CDNOW,
         _CDNOW_SAMPLE,
@@ -363,7 +427,9 @@ def _validated(data: dict[str, Any], origin: str) -> Layout:
         return Layout.model_validate(data)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'layout'}: {e['msg']}" for e in err.errors()
+            (f"{'.'.join(str(p) for p in e['loc'])}: " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in err.errors()
         )
         raise ConfigError(f"{origin}: invalid layout: {problems}") from err
 
@@ -382,7 +448,7 @@ def load_layout_file(path: Path) -> Layout:
     """
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ConfigError(f"{path}: cannot read layout file: {err}") from err
     data.setdefault("name", path.stem)
     return _validated(data, str(path))
@@ -412,11 +478,16 @@ def generic_layout(
     """
     start = base or _SHOPSEQ
     columns = dict(start.columns)
+    renamed: dict[str, set[str]] = {}  # the base's source column -> what it is now called
     for mapping in column_mappings:
         canonical, sep, source = mapping.partition("=")
         if not sep or not source:
             raise ConfigError(f"--column {mapping!r}: expected CANONICAL=SOURCE, e.g. ts=time")
-        columns[canonical.strip()] = source.strip()
+        canonical, source = canonical.strip(), source.strip()
+        old = start.columns.get(canonical)
+        if old is not None and old != source:
+            renamed.setdefault(old, set()).add(source)
+        columns[canonical] = source
     actions: dict[str, Any] = dict(start.actions)
     for mapping in action_mappings:
         source_value, sep, canonical = mapping.partition("=")
@@ -424,6 +495,44 @@ def generic_layout(
             raise ConfigError(f"--action {mapping!r}: expected SOURCE_VALUE=ACTION, e.g. pv=view")
         actions[source_value] = canonical.strip()
     data = start.model_dump()
-    data.update(name="generic", columns=columns, actions=actions)
+    data.update(columns=columns, actions=actions, **_redirected(start, renamed))
     data.update({k: v for k, v in options.items() if v is not None})
-    return _validated(data, "command line")
+    if column_mappings or action_mappings:
+        given = [f"--column {m}" for m in column_mappings] + [
+            f"--action {m}" for m in action_mappings
+        ]
+        data["description"] = f"{start.description} (with {', '.join(given)})".strip()
+    return _validated(data, f"--layout {start.name} with the command-line options")
+
+
+def _redirected(start: Layout, renamed: dict[str, set[str]]) -> dict[str, Any]:
+    """The other places that name a renamed source column, pointed at its new name.
+
+    ``--column session_id=Invoice`` on a layout that reads the session from ``InvoiceNo`` means
+    this file calls that column ``Invoice``: the layout's fallback user column, its offset column
+    and its null markers for ``InvoiceNo`` follow. (Other canonical columns read from the same
+    source keep it unless overridden too: each is one ``--column`` away.)
+    """
+
+    def follow(name: str | None, what: str) -> str | None:
+        if name is None or name not in renamed:
+            return name
+        targets = renamed[name]
+        if len(targets) > 1:
+            raise ConfigError(
+                f"--layout {start.name}: its {what} {name!r} is mapped to "
+                f"{sorted(targets)} by --column; which one it is now is ambiguous: write a "
+                "layout file (--layout-file)"
+            )
+        return next(iter(targets))
+
+    nulls: dict[str, tuple[str, ...]] = {}
+    for column, markers in start.null_values.items():
+        target = follow(column, "null-marker column")
+        nulls[target or column] = markers
+    return {
+        "user_fallback_column": follow(start.user_fallback_column, "fallback user column"),
+        "ts_offset_ms_column": follow(start.ts_offset_ms_column, "time-offset column"),
+        "return_column": follow(start.return_column, "return-marker column"),
+        "null_values": nulls,
+    }

@@ -18,10 +18,17 @@ __all__ = ["MIN_KEY_BYTES", "Pseudonymizer"]
 
 #: Shortest accepted key: 128 bits.
 MIN_KEY_BYTES = 16
+#: Pseudonyms remembered across batches (bounds memory: about 150 MB at most).
+_MEMO_LIMIT = 1_000_000
 
 
 class Pseudonymizer:
-    """Map user ids to ``HMAC-SHA256(key, id)`` hex digests (first 32 hex characters, 128 bits).
+    """Map ids to ``HMAC-SHA256(key, id)`` hex digests (first 32 hex characters, 128 bits).
+
+    Ingest applies it to the user id and to every column that can carry it (the session id,
+    which often embeds or equals the user id, and anything read from the same source columns);
+    the same key maps equal values to equal pseudonyms, so a session that *is* the user (the
+    YooChoose layouts) stays equal to it.
 
     Hashing is done once per distinct id in each batch (ids repeat far more than they vary), with a
     memo across batches; a per-row Python loop would cost seconds per 10 M events.
@@ -47,7 +54,11 @@ class Pseudonymizer:
         """
         found = self._memo.get(user_id)
         if found is None:
-            found = hmac.new(self._key, user_id.encode(), hashlib.sha256).hexdigest()[:32]
+            found = hmac.new(
+                self._key, user_id.encode("utf-8", "surrogatepass"), hashlib.sha256
+            ).hexdigest()[:32]
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
             self._memo[user_id] = found
         return found
 

@@ -11,9 +11,12 @@ __all__ = ["QuarantineReason", "RejectedRow"]
 class QuarantineReason(StrEnum):
     """Machine-readable reason a row was quarantined (first failing rule wins)."""
 
+    LINE_TOO_LONG = "line_too_long"
+    UNTERMINATED_QUOTE = "unterminated_quote"
     BAD_ENCODING = "bad_encoding"
     WRONG_COLUMN_COUNT = "wrong_column_count"
     MALFORMED_ROW = "malformed_row"
+    BAD_ID = "bad_id"
     MISSING_FIELD = "missing_field"
     UNKNOWN_ACTION = "unknown_action"
     BAD_TIMESTAMP = "bad_timestamp"

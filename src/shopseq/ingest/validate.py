@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 
+from shopseq.errors import ConfigError
+from shopseq.ingest.csvrecords import LINE_COLUMN
 from shopseq.ingest.layouts import Layout, TsFormat
 from shopseq.ingest.quarantine import QuarantineReason
-from shopseq.ingest.readers import LINE_COLUMN
 from shopseq.schema import (
     ACTION,
     CATEGORY_ID,
@@ -78,11 +80,17 @@ def compile_rules(layout: Layout, ts_min: datetime, ts_max: datetime) -> RuleSet
         allowed = ", ".join(sorted(layout.actions))
     else:
         allowed = ", ".join(a.value for a in Action)
+    if layout.ts_format is TsFormat.STRPTIME:
+        _check_strptime(layout.ts_strptime or "")
     ts_expect = {
-        TsFormat.AUTO: "expected ISO 8601 (e.g. 2024-01-31T12:00:00Z) or Unix seconds",
-        TsFormat.ISO: "expected ISO 8601, e.g. 2024-01-31 12:00:00 or 2024-01-31T12:00:00Z",
+        TsFormat.AUTO: "expected ISO 8601 (e.g. 2024-01-31T12:00:00Z, offsets within ±14:00) "
+        "or Unix seconds",
+        TsFormat.ISO: "expected ISO 8601, e.g. 2024-01-31 12:00:00 or 2024-01-31T12:00:00Z "
+        "(offsets within ±14:00)",
         TsFormat.EPOCH_S: "expected Unix seconds, e.g. 1511544070",
         TsFormat.EPOCH_MS: "expected Unix milliseconds, e.g. 1433221332117",
+        TsFormat.EPOCH_US: "expected Unix microseconds, e.g. 1704067200000000",
+        TsFormat.EPOCH_NS: "expected Unix nanoseconds, e.g. 1704067200000000000",
         TsFormat.STRPTIME: f"expected the format {layout.ts_strptime!r}",
         TsFormat.DATE_PLUS_MS: "expected a date (YYYY-MM-DD) and integer milliseconds in "
         f"'{layout.ts_offset_ms_column}'",
@@ -94,13 +102,34 @@ def compile_rules(layout: Layout, ts_min: datetime, ts_max: datetime) -> RuleSet
         "(map others with --action SOURCE=ACTION)",
         QuarantineReason.BAD_TIMESTAMP: f"is not a valid timestamp; {ts_expect}",
         QuarantineReason.TIMESTAMP_OUT_OF_RANGE: f"is out of range; expected a time between "
-        f"{ts_min:%Y-%m-%d} and {ts_max:%Y-%m-%d %H:%M} UTC",
+        f"{ts_min:%Y-%m-%d} and {ts_max:%Y-%m-%d %H:%M} UTC" + _unit_hint(layout.ts_format),
         QuarantineReason.NON_NUMERIC_PRICE: "is not a number; expected a finite decimal price",
         QuarantineReason.NEGATIVE_PRICE: "is negative; expected a price >= 0",
         QuarantineReason.BAD_QUANTITY: "is not a positive integer; expected a quantity >= 1 "
         "(returns and cancellations are not events shopseq models)",
     }
     return RuleSet(layout=layout, ts_min=ts_min, ts_max=ts_max, details=details)
+
+
+def _unit_hint(fmt: TsFormat) -> str:
+    if fmt in (TsFormat.AUTO, TsFormat.EPOCH_S):
+        return (
+            " (numbers are read as Unix seconds; for other units use --ts-format epoch_ms, "
+            "epoch_us or epoch_ns)"
+        )
+    return ""
+
+
+def _check_strptime(fmt: str) -> None:
+    """Reject a strptime format DuckDB cannot use (it fails even inside TRY_STRPTIME)."""
+    try:
+        duckdb.connect().execute("SELECT TRY_STRPTIME('2024-01-01', ?)", [fmt]).fetchall()
+    except duckdb.Error as err:
+        message = str(err).split("Error: ", 1)[-1]
+        raise ConfigError(
+            f"ts_strptime {fmt!r} is not a valid format ({message}); use C strptime codes, "
+            "e.g. '%Y-%m-%d %H:%M:%S'"
+        ) from err
 
 
 def _text(layout: Layout, source: str) -> str:
@@ -113,46 +142,107 @@ def _text(layout: Layout, source: str) -> str:
     return expr
 
 
-def _epoch_us(number_sql: str, scale: int) -> str:
-    return f"CAST(ROUND({number_sql} * {1_000_000 // scale}) AS BIGINT)"
+#: Stand-in (in µs) for a time too far from 1970 to compute: outside every accepted range.
+_FAR_US = 9 * 10**18
 
 
-def _ts_micros(rules: RuleSet, schema: pa.Schema) -> tuple[str, str]:
-    """SQL for (raw ts text, ts as epoch microseconds or NULL when unparseable)."""
+def _epoch_us(raw: str, micros_per_unit: float) -> str:
+    """SQL for epoch microseconds of a number of units in ``raw``, never overflowing.
+
+    Unparseable text is NULL (a bad timestamp); a number too large to convert becomes
+    ``±_FAR_US`` (so it is reported as out of range, not as an overflow error).
+    """
+    number = f"TRY_CAST({raw} AS DOUBLE)"
+    limit = _FAR_US / micros_per_unit
+    scaled = f"CAST(ROUND({number} * {micros_per_unit!r}) AS BIGINT)"
+    if micros_per_unit < 1:
+        # Nanoseconds exceed a double's 53 bits: integers are divided exactly.
+        whole = f"TRY_CAST({raw} AS HUGEINT)"
+        is_int = f"(strpos({raw}, '.') = 0 AND strpos(lower({raw}), 'e') = 0)"
+        scaled = (
+            f"CASE WHEN {is_int} AND {whole} IS NOT NULL THEN CAST({whole} // "
+            f"{round(1 / micros_per_unit)} AS BIGINT) ELSE {scaled} END"
+        )
+    return (
+        f"CASE WHEN NOT isfinite({number}) THEN NULL "
+        f"WHEN abs({number}) >= {limit!r} THEN CAST(sign({number}) AS BIGINT) * {_FAR_US} "
+        f"ELSE {scaled} END"
+    )
+
+
+# An ISO time's UTC offset: sign, hours, minutes, seconds (DuckDB accepts any, even +25:00).
+_OFFSET_RE = r"[0-9]\s*([+-])([0-9]{1,2}):?([0-9]{2})?:?([0-9]{2})?\s*$"
+_MAX_OFFSET_MINUTES = 14 * 60
+
+
+def _iso_us(raw: str) -> str:
+    """SQL for epoch microseconds of ISO 8601 text (offsets within ±14:00), else NULL."""
+    parsed = f"epoch_us(TRY_CAST({raw} AS TIMESTAMPTZ))"
+    tail = f"substr({raw}, 11)"
+    offset = f"regexp_extract({raw}, '{_OFFSET_RE}', ['sg', 'h', 'm', 's'])"
+    minutes = (
+        f"(COALESCE(TRY_CAST(NULLIF({offset}.h, '') AS INTEGER), 0) * 60 "
+        f"+ COALESCE(TRY_CAST(NULLIF({offset}.m, '') AS INTEGER), 0))"
+    )
+    offset_ok = (
+        f"(COALESCE(TRY_CAST(NULLIF({offset}.m, '') AS INTEGER), 0) < 60 "
+        f"AND COALESCE(TRY_CAST(NULLIF({offset}.s, '') AS INTEGER), 0) < 60 "
+        f"AND ({minutes} < {_MAX_OFFSET_MINUTES} OR ({minutes} = {_MAX_OFFSET_MINUTES} "
+        f"AND COALESCE(TRY_CAST(NULLIF({offset}.s, '') AS INTEGER), 0) = 0)))"
+    )
+    # Words DuckDB reads as times ('epoch', 'infinity', 'today') are not timestamps in a log.
+    return (
+        f"CASE WHEN ascii({raw}) BETWEEN 48 AND 57 THEN CASE "
+        f"WHEN strpos({tail}, '+') = 0 AND strpos({tail}, '-') = 0 THEN {parsed} "
+        f"WHEN {offset_ok} THEN {parsed} END END"
+    )
+
+
+_TS = '"__ts"'  # the timestamp text, computed once per row (it is used many times below)
+_TS_OFFSET = '"__ts_offset"'
+
+
+def _ts_micros(rules: RuleSet, schema: pa.Schema) -> tuple[str, str, dict[str, str]]:
+    """SQL for (raw ts text, ts as epoch microseconds or NULL, columns to compute first)."""
     layout = rules.layout
     if layout.ts_format is TsFormat.ORDINAL:
-        return "'ordinal'", f"({_ORDINAL_EPOCH_US} + {LINE_COLUMN} * 1000000)"
+        return "'ordinal'", f"({_ORDINAL_EPOCH_US} + {LINE_COLUMN} * 1000000)", {}
     source = layout.columns[TS]
-    raw = _text(layout, source)
+    pre = {_TS: _text(layout, source)}
+    raw = _TS
     col_type = schema.field(source).type
-    iso = f"epoch_us(TRY_CAST({raw} AS TIMESTAMPTZ))"
-    number = f"TRY_CAST({raw} AS DOUBLE)"
     fmt = layout.ts_format
     if fmt is TsFormat.AUTO and pa.types.is_timestamp(col_type):
-        return raw, f"epoch_us(CAST({_ident(source)} AS TIMESTAMP))"
+        # Readers hand typed times over as naive UTC microseconds, already range-checked.
+        return raw, f"epoch_us(CAST({_ident(source)} AS TIMESTAMP))", pre
     if fmt is TsFormat.AUTO and (pa.types.is_integer(col_type) or pa.types.is_floating(col_type)):
         fmt = TsFormat.EPOCH_S
     if fmt is TsFormat.AUTO:
-        return raw, f"COALESCE({iso}, CASE WHEN isfinite({number}) THEN {_epoch_us(number, 1)} END)"
+        return raw, f"COALESCE({_iso_us(raw)}, {_epoch_us(raw, 1_000_000)})", pre
     if fmt is TsFormat.ISO:
-        return raw, iso
-    if fmt in (TsFormat.EPOCH_S, TsFormat.EPOCH_MS):
-        scale = 1 if fmt is TsFormat.EPOCH_S else 1000
-        # Bound before scaling so absurd numbers become 'out of range', not an overflow error.
-        return raw, (
-            f"CASE WHEN isfinite({number}) AND abs({number}) < 1e15 "
-            f"THEN {_epoch_us(number, scale)} END"
-        )
+        return raw, _iso_us(raw), pre
+    if fmt in _MICROS_PER_UNIT:
+        return raw, _epoch_us(raw, _MICROS_PER_UNIT[fmt]), pre
     if fmt is TsFormat.STRPTIME:
         fmt_sql = _quote(layout.ts_strptime or "")
-        return raw, f"epoch_us(CAST(TRY_STRPTIME({raw}, {fmt_sql}) AS TIMESTAMP))"
+        return raw, f"epoch_us(TRY_CAST(TRY_STRPTIME({raw}, {fmt_sql}) AS TIMESTAMP))", pre
     # DATE_PLUS_MS
-    offset = _text(layout, layout.ts_offset_ms_column or "")
-    date_us = f"epoch_us(CAST(TRY_CAST({raw} AS DATE) AS TIMESTAMP))"
+    pre[_TS_OFFSET] = _text(layout, layout.ts_offset_ms_column or "")
+    offset = _TS_OFFSET
+    date_us = f"epoch_us(TRY_CAST(TRY_CAST({raw} AS DATE) AS TIMESTAMP))"
     return (
         f"{raw} || ' +' || COALESCE({offset}, '?') || 'ms'",
-        f"{date_us} + TRY_CAST({offset} AS BIGINT) * 1000",
+        f"{date_us} + {_epoch_us(offset, 1000)}",
+        pre,
     )
+
+
+_MICROS_PER_UNIT = {
+    TsFormat.EPOCH_S: 1_000_000,
+    TsFormat.EPOCH_MS: 1_000,
+    TsFormat.EPOCH_US: 1,
+    TsFormat.EPOCH_NS: 0.001,
+}
 
 
 def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
@@ -190,7 +280,7 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
         else:
             known = ", ".join(_quote(a.value) for a in Action)
             action = f"CASE WHEN lower({action_raw}) IN ({known}) THEN lower({action_raw}) END"
-    ts_raw, ts_us = _ts_micros(rules, schema)
+    ts_raw, ts_us, pre = _ts_micros(rules, schema)
     lo, hi = epoch_micros(rules.ts_min), epoch_micros(rules.ts_max)
     present = set(schema.names)
 
@@ -200,6 +290,23 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
         return "CAST(NULL AS VARCHAR)"
 
     price_raw, qty_raw = optional(PRICE), optional(QUANTITY)
+    signed_q = (
+        f"CASE WHEN TRY_CAST({qty_raw} AS DOUBLE) = ROUND(TRY_CAST({qty_raw} AS DOUBLE)) "
+        f"AND abs(TRY_CAST({qty_raw} AS DOUBLE)) < 2e9 "
+        f"THEN CAST(TRY_CAST({qty_raw} AS DOUBLE) AS INTEGER) END"
+    )
+    quantity = signed_q
+    # Returns (Online Retail): a negative quantity or a marked invoice is a `return` of |q| units.
+    is_return = []
+    if layout.return_on_negative_quantity:
+        is_return.append(f"COALESCE({signed_q} < 0, false)")
+        quantity = f"abs({signed_q})"
+    if layout.return_column and layout.return_prefix and layout.return_column in present:
+        marker = _text(layout, layout.return_column)
+        is_return.append(f"COALESCE(starts_with({marker}, {_quote(layout.return_prefix)}), false)")
+    if is_return:
+        returned = _quote(Action.RETURN.value)
+        action = f"CASE WHEN {' OR '.join(is_return)} THEN {returned} ELSE {action} END"
 
     ts_col = cols.get(TS, layout.ts_offset_ms_column or "")
     checks = [
@@ -231,8 +338,11 @@ def validation_sql(rules: RuleSet, schema: pa.Schema, relation: str) -> str:
     bad_column = " ".join(f"WHEN {n} THEN {_quote(col)}" for n, (_, _, col, _) in enumerate(checks))
     bad_value = " ".join(f"WHEN {n} THEN {v}" for n, (_, _, _, v) in enumerate(checks))
     price = "p / q" if layout.price_is_total else "p"
+    computed = "".join(f", {expr} AS {name}" for name, expr in pre.items())
     return f"""
-WITH parsed AS (
+WITH src AS (
+    SELECT *{computed} FROM {relation}
+), parsed AS (
     SELECT
         {LINE_COLUMN},
         {user} AS u,
@@ -244,13 +354,11 @@ WITH parsed AS (
         {price_raw} AS p_raw,
         TRY_CAST({price_raw} AS DOUBLE) AS p,
         {qty_raw} AS q_raw,
-        CASE WHEN TRY_CAST({qty_raw} AS DOUBLE) = ROUND(TRY_CAST({qty_raw} AS DOUBLE))
-             AND abs(TRY_CAST({qty_raw} AS DOUBLE)) < 2e9
-             THEN CAST(TRY_CAST({qty_raw} AS DOUBLE) AS INTEGER) END AS q,
+        {quantity} AS q,
         {optional(SESSION_ID)} AS s,
         {optional(CATEGORY_ID)} AS c,
         {optional(QUERY)} AS qu
-    FROM {relation}
+    FROM src
 ), checked AS (
     SELECT *, CASE {first_failure} END AS _failure FROM parsed
 )

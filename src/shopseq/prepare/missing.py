@@ -80,7 +80,7 @@ def fill_missing(events: ibis.Table, config: MissingValueConfig) -> ibis.Table:
             "_item2", "_median_price"
         )
     if config.default_quantity is not None:
-        needs = result[ACTION].isin([Action.CART.value, Action.PURCHASE.value])
+        needs = result[ACTION].isin([Action.CART.value, Action.PURCHASE.value, Action.RETURN.value])
         result = result.mutate(
             **{
                 QUANTITY: ibis.ifelse(

@@ -10,7 +10,15 @@ import ibis
 
 from shopseq.prepare.dedupe import drop_exact_duplicates
 from shopseq.prepare.pipeline import PREPARED_TABLE
-from shopseq.schema import ACTION, CATEGORY_ID, ITEM_ID, SESSION_ID, TS, USER_ID
+from shopseq.schema import (
+    ACTION,
+    CATEGORY_ID,
+    ITEM_ID,
+    SESSION_ID,
+    TS,
+    USER_ID,
+    Action,
+)
 from shopseq.store import Store
 
 __all__ = ["DatasetProfile", "Quantiles", "profile_store"]
@@ -52,6 +60,8 @@ class DatasetProfile:
         first_ts: Earliest event.
         last_ts: Latest event.
         sparsity: 1 - distinct (user, item) pairs / (users x items).
+        return_rate: Return events per purchase event (``None`` without purchases); a return
+            is an invoice line of returned units, as a purchase is one of bought units.
     """
 
     table: str
@@ -72,6 +82,7 @@ class DatasetProfile:
     first_ts: datetime | None
     last_ts: datetime | None
     sparsity: float
+    return_rate: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the profile as plain JSON-ready data.
@@ -144,6 +155,8 @@ def profile_store(store: Store) -> DatasetProfile:
             categories=events[CATEGORY_ID].nunique(),
             first=events[TS].min(),
             last=events[TS].max(),
+            bought=events.count(where=events[ACTION] == Action.PURCHASE.value),
+            returned=events.count(where=events[ACTION] == Action.RETURN.value),
         )
         .to_pyarrow()
         .to_pylist()[0]
@@ -184,4 +197,7 @@ def profile_store(store: Store) -> DatasetProfile:
         first_ts=summary["first"],
         last_ts=summary["last"],
         sparsity=1.0 - pairs / (users * items) if users and items else 1.0,
+        return_rate=float(summary["returned"] or 0) / float(summary["bought"])
+        if summary["bought"]
+        else None,
     )
