@@ -26,6 +26,7 @@ __all__ = [
     "BadRowError",
     "ConfigError",
     "InputError",
+    "NotAStoreError",
     "NotFittedError",
     "SchemaMismatchError",
     "ShopseqError",
@@ -203,3 +204,7 @@ class ArtifactError(ShopseqError):
 
 class StoreError(ShopseqError):
     """The event store cannot be opened, read or written."""
+
+
+class NotAStoreError(StoreError, InputError):
+    """The path given as the event store is another kind of file (bad input: exit code 2)."""

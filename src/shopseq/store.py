@@ -36,7 +36,7 @@ import duckdb
 import ibis
 import pyarrow as pa
 
-from shopseq.errors import StoreError
+from shopseq.errors import NotAStoreError, StoreError
 from shopseq.schema import TS, duckdb_ddl
 
 __all__ = [
@@ -368,7 +368,7 @@ def _check_is_duckdb(path: Path) -> None:
     except OSError as err:
         raise StoreError(f"cannot open event store {path}: {err.strerror or err}") from err
     if head and head[8:12] != _DUCKDB_MAGIC:
-        raise StoreError(
+        raise NotAStoreError(
             f"{path} is not a DuckDB event store (it exists and is another kind of file); "
             "pass the store with --store and the data files to `shopseq ingest`"
         )

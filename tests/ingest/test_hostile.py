@@ -353,7 +353,7 @@ def test_a_data_file_given_as_the_store_is_refused_and_left_alone(
     data.write_text("user_id,item_id,action,ts\nu1,i1,view,2024-01-01\n")
     before = data.read_bytes()
     for command in (["prepare"], ["stats"], ["ingest", str(data)]):
-        assert run([*command, "--store", str(data)]) == 1
+        assert run([*command, "--store", str(data)]) == 2  # bad input
         err = " ".join(capsys.readouterr().err.split())
         assert "events.csv is not a DuckDB event store" in err, err
     assert data.read_bytes() == before

@@ -265,9 +265,21 @@ def test_pseudonymised_service_stores_and_looks_up_pseudonyms(
             "/v1/users/alice@example.com/recommendations", headers=keys.client_headers
         )
         assert answer.json()["n_live_events"] == 1
+        served.post(
+            "/v1/events",
+            json=_event("bob@example.com", "x", session_id="bob@example.com-1"),
+            headers=keys.client_headers,
+        )
     with sqlite3.connect(config.log) as con:
-        users = [u for (u,) in con.execute("SELECT user_id FROM events")]
-    assert users == [Pseudonymizer(key).pseudonym("alice@example.com")]
+        rows = list(con.execute("SELECT user_id, session_id FROM events ORDER BY rowid"))
+    hashed = Pseudonymizer(key).pseudonym
+    # The session id, which embeds the user id here, is pseudonymised too.
+    assert rows == [
+        (hashed("alice@example.com"), None),
+        (hashed("bob@example.com"), hashed("bob@example.com-1")),
+    ]
+    files = [config.log, config.log.with_name(config.log.name + "-wal")]
+    assert not any(b"example.com" in f.read_bytes() for f in files if f.exists())
     # The same log cannot be reopened without the key (raw and pseudonymised ids would mix).
     plain = ServeConfig(run=sknn_run, log=config.log, keys=keys.path)
     with pytest.raises(Exception, match="pseudonymised user ids"), TestClient(create_app(plain)):

@@ -32,7 +32,7 @@ from shopseq.ingest.readers import LINE_COLUMN
 from shopseq.ingest.records import check_records
 from shopseq.ingest.validate import compile_rules
 from shopseq.runs.serving import EventLog
-from shopseq.schema import EVENT_COLUMNS, ITEM_ID, USER_ID
+from shopseq.schema import EVENT_COLUMNS, ITEM_ID, SESSION_ID, USER_ID
 from shopseq.serve.state import UserState
 
 __all__ = ["CommitResult", "GroupCommitter", "Record", "validation_connection"]
@@ -265,9 +265,12 @@ class GroupCommitter:
             raise _Unvalidated(type(err).__name__) from err
         accepted = checked.accepted
         if self.pseudonymizer is not None and accepted.num_rows:
-            index = accepted.schema.get_field_index(USER_ID)
-            users = self.pseudonymizer.apply(accepted.column(USER_ID))
-            accepted = accepted.set_column(index, USER_ID, users)
+            # The session id often embeds or equals the user id: it is pseudonymised the same way
+            # as ingest --pseudonymize does it, so a session that is the user stays equal to it.
+            for column in (USER_ID, SESSION_ID):
+                index = accepted.schema.get_field_index(column)
+                hashed = self.pseudonymizer.apply(accepted.column(column))
+                accepted = accepted.set_column(index, column, hashed)
         lines = accepted.column(LINE_COLUMN).to_pylist()
         first, last = self.log.append(accepted.drop_columns([LINE_COLUMN]))
         if lines:
