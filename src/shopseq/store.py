@@ -285,7 +285,6 @@ class Store:
     def _write_parquet_spark(self, name: str, frame: Any) -> None:
         """Write a Spark DataFrame as ``<output>/<name>`` and register it as view ``name``."""
         from pyspark.sql import functions as F
-
         from pyspark.sql.types import TimestampType
 
         path = self._parquet_path(name)
