@@ -200,15 +200,6 @@ def test_sequences_and_splits_are_the_same(
         assert np.array_equal(a.test.targets, b.test.targets)
 
 
-# Issue 10's features.py casts before dividing (segments now agree), but its per-user features
-# still differ on Spark: an open item of issue 16. Strict, so the first passing run says so.
-FEATURES_DECIMAL = pytest.mark.xfail(
-    reason="per-user features (issue 10's features.py) are not yet identical on Spark",
-    strict=True,
-)
-
-
-@FEATURES_DECIMAL
 def test_user_features_are_the_same_and_land_as_parquet(
     duck: Store, spark: Store, reports: tuple[Any, Any], output: Path
 ) -> None:

@@ -285,8 +285,17 @@ class Store:
     def _write_parquet_spark(self, name: str, frame: Any) -> None:
         """Write a Spark DataFrame as ``<output>/<name>`` and register it as view ``name``."""
         from pyspark.sql import functions as F
+        from pyspark.sql.types import TimestampType
 
         path = self._parquet_path(name)
+        # shopseq timestamps are naive UTC. Spark types a timestamp it computes (a literal such
+        # as a feature table's cut-off, a cast) as TIMESTAMP_LTZ and writes it to Parquet as
+        # "adjusted to UTC", which DuckDB then reads as TIMESTAMPTZ: a different column from the
+        # one the same expression gives on DuckDB. The session is UTC (runs.engine), so the cast
+        # to TIMESTAMP_NTZ keeps the wall clock and only the annotation changes.
+        for field in frame.schema.fields:
+            if isinstance(field.dataType, TimestampType):
+                frame = frame.withColumn(field.name, F.col(field.name).cast("timestamp_ntz"))
         writer_frame = frame
         partitioned = TS in frame.columns and self.partition_by_date
         if partitioned:

@@ -24,6 +24,8 @@ from shopseq.synthetic import GeneratorConfig, generate_events
 pytestmark = [
     pytest.mark.spark,
     pytest.mark.slow,
+    # With the other Spark tests on one xdist worker (--dist loadgroup): one session at a time.
+    pytest.mark.xdist_group("spark"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
 ]

@@ -106,19 +106,29 @@ def _where(condition: ibis.BooleanValue, value: ibis.NumericValue) -> ibis.Numer
 
 
 def _past_events(events: ibis.Table, as_of: datetime, config: FeatureConfig) -> ibis.Table:
-    """Events before ``as_of`` (within the lookback) with the per-event columns features use."""
+    """Events before ``as_of`` (within the lookback)."""
     past = events.filter(events[TS] < ibis.literal(as_of))
     if config.lookback is not None:
         past = past.filter(past[TS] >= ibis.literal(as_of - config.lookback))
+    return past
+
+
+def _with_neighbours(past: ibis.Table) -> ibis.Table:
+    """``past`` with the per-event columns of the event aggregates (gaps, last event, price level).
+
+    Only the per-event aggregates read these: the session and category aggregates start from
+    ``past`` itself, so the engine sorts the events once, not once per aggregate (Ibis inlines a
+    shared subquery, and DuckDB then computes its windows again for every use). One window spec
+    (lag and lead over the same order) is one sort.
+    """
     window = ibis.window(group_by=past[USER_ID], order_by=_order(past))
     sec = _seconds(past[TS])
     with_prev = past.mutate(
         _sec=sec,
         _prev_sec=sec.lag().over(window),
         _prev_session=past[SESSION_ID].lag().over(window),
-        _rank_desc=ibis.row_number().over(
-            group_by=past[USER_ID], order_by=[ibis.desc(c) for c in _order(past)]
-        ),
+        # ts is never null before a cut-off, so no next ts means the user's last event.
+        _is_last=past[TS].lead().over(window).isnull(),
     )
     # Price level: the event's price against its category's median price before the cut-off.
     priced = past.filter(past[PRICE].notnull() & past[CATEGORY_ID].notnull())
@@ -182,7 +192,7 @@ def _user_event_aggregates(ev: ibis.Table, as_of: datetime, config: FeatureConfi
         purchase_price_vs_category=(ev[PRICE] / ev._cat_median).mean(
             where=is_purchase & (ev._cat_median > 0)
         ),
-        last_action=action.max(where=ev._rank_desc == 0),
+        last_action=action.max(where=ev._is_last),
         **counts,
         **shares,
     )
@@ -190,9 +200,10 @@ def _user_event_aggregates(ev: ibis.Table, as_of: datetime, config: FeatureConfi
 
 def _user_session_aggregates(ev: ibis.Table, as_of: datetime, config: FeatureConfig) -> ibis.Table:
     action = ev[ACTION]
+    sec = _seconds(ev[TS])
     sessions = ev.group_by([USER_ID, SESSION_ID]).aggregate(
         _n=ev.count(),
-        _seconds=(ev._sec.max() - ev._sec.min()).cast("float64"),
+        _seconds=(sec.max() - sec.min()).cast("float64"),
         _start=ev[TS].min(),
         _cart=(action == Action.CART.value).cast("int64").max(),
         _buy=(action == Action.PURCHASE.value).cast("int64").max(),
@@ -269,10 +280,10 @@ def user_features(
         The feature table (an expression; any engine).
     """
     config = config or FeatureConfig()
-    ev = _past_events(events, as_of, config)
-    per_event = _user_event_aggregates(ev, as_of, config)
-    per_session = _user_session_aggregates(ev, as_of, config).rename(_s_user=USER_ID)
-    per_category = _user_category_aggregates(ev).rename(_c_user=USER_ID)
+    past = _past_events(events, as_of, config)
+    per_event = _user_event_aggregates(_with_neighbours(past), as_of, config)
+    per_session = _user_session_aggregates(past, as_of, config).rename(_s_user=USER_ID)
+    per_category = _user_category_aggregates(past).rename(_c_user=USER_ID)
     joined = per_event.left_join(per_session, per_event[USER_ID] == per_session._s_user)
     joined = joined.left_join(per_category, joined[USER_ID] == per_category._c_user)
     as_of_lit = ibis.literal(as_of)
