@@ -99,7 +99,7 @@ class ItemMatrix:
     The copy is float32, made once, and rebuilt only when the weights change: :meth:`current`
     compares the source tensors' storage and in-place version counters (an optimiser step or
     ``load_state_dict`` bumps them), so scoring during and after training never reads stale
-    weights.
+    weights. The price is one more copy of the matrix in memory (25.6 MB at 100 k items x 64).
 
     Args:
         weight: (n_items, d) output vectors, one row per item.
