@@ -2,7 +2,10 @@
 
 The reference functions below are the scoring code as it was before the latency work (module
 calls step by step, a fresh (B, n_items) product copied into the output): the optimised paths must
-reproduce them exactly, for one history and for batches, on fixed fitted models.
+reproduce them exactly, for one history and for batches, on fixed fitted models. Both multiply the
+final states by the item matrix in one layout, a contiguous (d, n_items) copy: the product against
+the row-major (n_items, d) matrix read transposed sums the same d terms in another order, so it
+agrees only to float32 rounding, which ``test_item_layout_changes_scores_only_by_rounding`` bounds.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch
 
 from shopseq.metrics.ranking import top_k
 from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig, GRU4RecNet
-from shopseq.nextitem.neural import TorchNextItemModel
+from shopseq.nextitem.neural import ItemMatrix, TorchNextItemModel
 from shopseq.nextitem.sasrec import SASRec, SASRecConfig, SASRecNet
 from shopseq.runtime import TorchRuntime
 from shopseq.sequences import Sequences
@@ -30,7 +33,7 @@ def reference_sasrec_scores(net: SASRecNet, histories: Sequences, config: SASRec
         used = (items > 0).any(dim=0).nonzero()
         width = config.max_len - int(used[0]) if len(used) else 1
         last = net(items[:, -width:])[:, -1, :]
-        out[start : start + len(items)] = net.logits(last).cpu().numpy()
+        out[start : start + len(items)] = (last @ net.item_emb.weight.T.contiguous()).numpy()
     out[:, 0] = -np.inf
     return out
 
@@ -48,7 +51,8 @@ def reference_gru4rec_scores(net: GRU4RecNet, histories: Sequences, config: GRU4
             valid = (items[:, t] > 0).unsqueeze(1)
             new = net.step(items[:, t], hidden)
             hidden = [torch.where(valid, n, h) for n, h in zip(new, hidden, strict=True)]
-        out[start : start + len(items)] = net.score_items(hidden[-1], None).cpu().numpy()
+        scores = hidden[-1] @ net.Wy.weight.T.contiguous() + net.By.weight.T
+        out[start : start + len(items)] = scores.numpy()
     out[:, 0] = -np.inf
     return out
 
@@ -140,3 +144,45 @@ def test_scoring_leaves_the_caller_thread_count(fitted) -> None:
     previous = torch.get_num_threads()
     fitted.score(_histories())
     assert torch.get_num_threads() == previous
+
+
+def test_item_layout_changes_scores_only_by_rounding(fitted) -> None:
+    # Against the plain product (row-major matrix read transposed) for the same states: a d-term
+    # float32 dot product summed in another order differs by at most about d * 2**-24 *
+    # sum_j |s_j w_j| (Higham's bound); the bias is added the same way in both.
+    net = fitted.net_
+    if isinstance(fitted, SASRec):
+        weight, bias = net.item_emb.weight, None
+    else:
+        weight, bias = net.Wy.weight, net.By.weight
+    items = ItemMatrix(weight, bias)
+    generator = torch.Generator().manual_seed(5)
+    for rows in (1, 1, 2, 64):  # one history and batches: the kernels differ by batch size
+        states = torch.randn(rows, weight.shape[1], generator=generator)
+        got = np.empty((rows, N_ITEMS), dtype=np.float32)
+        items.scores_into(got, states)
+        with torch.no_grad():
+            plain = states @ weight.T + (0 if bias is None else bias.T)
+            bound = weight.shape[1] * 2.0**-24 * (states.abs() @ weight.abs().T)
+        error = np.abs(got - plain.numpy())
+        assert (error <= bound.numpy()).all()
+        assert np.abs(got).max() > 0.01  # real scores, not zeros
+
+
+def test_item_matrix_follows_weight_changes(fitted) -> None:
+    histories = _histories(seed=4)
+    model = type(fitted)(fitted.config)
+    model.net_ = type(fitted.net_)(N_ITEMS, fitted.config)
+    model.net_.load_state_dict(fitted.net_.state_dict())
+    model.net_.eval()
+    model.n_items_ = N_ITEMS
+    before = model.score(histories)
+    np.testing.assert_array_equal(before, fitted.score(histories))
+    table = model.net_.item_emb.weight if isinstance(model, SASRec) else model.net_.Wy.weight
+    with torch.no_grad():
+        table[7].mul_(-3.0)  # an in-place write, as an optimiser step makes
+    after = model.score(histories)
+    assert not np.array_equal(after[:, 7], before[:, 7])
+    np.testing.assert_array_equal(after, _reference(model, histories))
+    model.net_.load_state_dict(fitted.net_.state_dict())  # back to the fitted weights
+    np.testing.assert_array_equal(model.score(histories), before)

@@ -34,10 +34,10 @@ from pydantic import Field
 
 from shopseq.errors import ConfigError, InputError
 from shopseq.nextitem.neural import (
+    ItemMatrix,
     NeuralNextItemConfig,
     TorchNextItemModel,
     early_stopping,
-    item_scores_into,
 )
 from shopseq.sequences import EvalCases, Sequences
 from shopseq.training import seeded_torch
@@ -260,9 +260,16 @@ def _session_parallel(
 
 @torch.inference_mode()
 def _score(
-    net: GRU4RecNet, histories: Sequences, n_items: int, config: GRU4RecConfig
+    net: GRU4RecNet,
+    histories: Sequences,
+    n_items: int,
+    config: GRU4RecConfig,
+    items: ItemMatrix,
 ) -> np.ndarray:
-    """Run the GRU over each history; (n, n_items) scores of its final state, padding -inf."""
+    """Run the GRU over each history; (n, n_items) scores of its final state, padding -inf.
+
+    ``items`` is ``net.Wy.weight`` (+ ``net.By.weight``) in the layout of the scoring product.
+    """
     out = np.empty((len(histories), n_items), dtype=np.float32)
     padded = histories.to_padded(config.max_len)  # (n, T) left-padded, unknown -> 0
     device = net.Wy.weight.device
@@ -272,7 +279,7 @@ def _score(
         first = int(present[0]) if len(present) else chunk.shape[1]  # skip all-padding steps
         steps = np.ascontiguousarray(chunk[:, first:].T, dtype=np.int64)  # (T', B) time-major
         state = net.final_state(torch.from_numpy(steps).to(device))  # (B, units)
-        item_scores_into(out[start : start + len(chunk)], state, net.Wy.weight, net.By.weight.T)
+        items.scores_into(out[start : start + len(chunk)], state)
     out[:, 0] = -np.inf
     return out
 
@@ -431,4 +438,5 @@ class GRU4Rec(TorchNextItemModel[GRU4RecConfig, GRU4RecNet]):
         return GRU4RecNet(n_items, self.config)
 
     def _score_net(self, net: GRU4RecNet, histories: Sequences, n_items: int) -> np.ndarray:
-        return _score(net, histories, n_items, self.config)
+        items = self._item_matrix(net.Wy.weight, net.By.weight)
+        return _score(net, histories, n_items, self.config, items)

@@ -33,7 +33,7 @@ from shopseq.training import (
     torch_threads,
 )
 
-__all__ = ["NeuralNextItemConfig", "TorchNextItemModel", "early_stopping", "item_scores_into"]
+__all__ = ["ItemMatrix", "NeuralNextItemConfig", "TorchNextItemModel", "early_stopping"]
 
 
 class NeuralNextItemConfig(TrainingConfig):
@@ -90,31 +90,59 @@ def early_stopping(
     return validate
 
 
-def item_scores_into(
-    out: np.ndarray, states: torch.Tensor, items: torch.Tensor, bias: torch.Tensor | None = None
-) -> None:
-    """Write ``states @ items.T (+ bias)`` into ``out`` without a (B, n_items) temporary.
+class ItemMatrix:
+    """The output item vectors in the layout the scoring product wants, built once per weights.
 
-    On the CPU the product is written straight into ``out``'s memory (a single history's answer
-    over 100 k items otherwise allocates, faults in and copies two 400 kB arrays). The product
-    is the same ``mm`` call either way, so the scores are bit for bit those of ``states @ items.T``.
+    ``states @ items.T`` with ``items`` (n_items, d) row-major reads the matrix transposed; over
+    100 k items that product costs 2-4x the same product against a contiguous (d, n_items) copy
+    (measured in ``benchmarks/neural_latency.py``), and it is most of a single history's answer.
+    The copy is float32, made once, and rebuilt only when the weights change: :meth:`current`
+    compares the source tensors' storage and in-place version counters (an optimiser step or
+    ``load_state_dict`` bumps them), so scoring during and after training never reads stale
+    weights. The price is one more copy of the matrix in memory (25.6 MB at 100 k items x 64).
 
     Args:
-        out: (B, n_items) float32, C-contiguous; overwritten.
-        states: (B, d) final states.
-        items: (n_items, d) output vectors, one row per item.
-        bias: (n_items,) or (1, n_items) per-item bias added after the product (``None``: none).
+        weight: (n_items, d) output vectors, one row per item.
+        bias: (n_items, 1) or (n_items,) per-item bias (``None``: none).
     """
-    if states.device.type == "cpu":
-        target = torch.from_numpy(out)  # (B, n_items) shares out's memory
-        torch.mm(states, items.T, out=target)
-        if bias is not None:
-            target.add_(bias)
-        return
-    scores = states @ items.T  # (B, n_items)
-    if bias is not None:
-        scores = scores + bias
-    out[...] = scores.cpu().numpy()
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> None:
+        self._key = _version_key(weight, bias)
+        with torch.no_grad():
+            self.items_t = weight.detach().T.to(torch.float32).contiguous()  # (d, n_items)
+            self.bias = (
+                None if bias is None else bias.detach().reshape(1, -1).to(torch.float32).clone()
+            )  # (1, n_items)
+
+    def current(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> bool:
+        """Whether this copy still holds ``weight`` and ``bias`` as they are now."""
+        return self._key == _version_key(weight, bias)
+
+    def scores_into(self, out: np.ndarray, states: torch.Tensor) -> None:
+        """Write ``states @ items.T (+ bias)`` into ``out`` without a (B, n_items) temporary.
+
+        On the CPU the product is written straight into ``out``'s memory (a single history's
+        answer over 100 k items otherwise allocates, faults in and copies two 400 kB arrays).
+
+        Args:
+            out: (B, n_items) float32, C-contiguous; overwritten.
+            states: (B, d) final states.
+        """
+        if states.device.type == "cpu":
+            target = torch.from_numpy(out)  # (B, n_items) shares out's memory
+            torch.mm(states, self.items_t, out=target)
+            if self.bias is not None:
+                target.add_(self.bias)
+            return
+        scores = states @ self.items_t  # (B, n_items)
+        if self.bias is not None:
+            scores = scores + self.bias
+        out[...] = scores.cpu().numpy()
+
+
+def _version_key(*tensors: torch.Tensor | None) -> tuple[tuple[int, int, str] | None, ...]:
+    # Storage address + in-place version: a new tensor or any in-place write changes the key.
+    return tuple(None if t is None else (t.data_ptr(), t._version, str(t.device)) for t in tensors)
 
 
 ConfigT = TypeVar("ConfigT", bound=NeuralNextItemConfig)
@@ -141,6 +169,7 @@ class TorchNextItemModel(ScoringModel, Generic[ConfigT, NetT]):
         self.net_: NetT | None = None
         self.n_items_: int | None = None
         self.report_: TrainingReport | None = None
+        self._items: ItemMatrix | None = None  # derived from net_'s weights, rebuilt on change
 
     @abstractmethod
     def _new_net(self, n_items: int) -> NetT:
@@ -149,6 +178,13 @@ class TorchNextItemModel(ScoringModel, Generic[ConfigT, NetT]):
     @abstractmethod
     def _score_net(self, net: NetT, histories: Sequences, n_items: int) -> np.ndarray:
         """Score every item after each history with ``net`` (eval mode, no grad)."""
+
+    def _item_matrix(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> ItemMatrix:
+        """The scoring layout of ``weight`` (+ ``bias``), rebuilt only when they changed."""
+        items = self._items
+        if items is None or not items.current(weight, bias):
+            items = self._items = ItemMatrix(weight, bias)
+        return items
 
     @property
     def max_history(self) -> int:

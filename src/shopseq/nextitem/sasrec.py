@@ -37,10 +37,10 @@ from pydantic import Field
 
 from shopseq.errors import InputError
 from shopseq.nextitem.neural import (
+    ItemMatrix,
     NeuralNextItemConfig,
     TorchNextItemModel,
     early_stopping,
-    item_scores_into,
 )
 from shopseq.sequences import EvalCases, Sequences, sliding_windows
 from shopseq.training import seeded_torch
@@ -176,8 +176,13 @@ class SASRecNet(nn.Module):
 
 
 @torch.inference_mode()
-def _score(net: SASRecNet, histories: Sequences, n_items: int, config: SASRecConfig) -> np.ndarray:
-    """Encode each history's last ``max_len`` items; (n, n_items) scores, padding -inf."""
+def _score(
+    net: SASRecNet, histories: Sequences, n_items: int, config: SASRecConfig, items: ItemMatrix
+) -> np.ndarray:
+    """Encode each history's last ``max_len`` items; (n, n_items) scores, padding -inf.
+
+    ``items`` is ``net.item_emb.weight`` in the layout of the scoring product.
+    """
     out = np.empty((len(histories), n_items), dtype=np.float32)
     padded = histories.to_padded(config.max_len)  # (n, max_len), -1 -> 0
     device = net.item_emb.weight.device
@@ -185,9 +190,9 @@ def _score(net: SASRecNet, histories: Sequences, n_items: int, config: SASRecCon
         chunk = padded[start : start + config.score_batch]  # (B, max_len)
         used = np.flatnonzero(chunk.any(axis=0))  # columns holding an item in some row
         width = config.max_len - int(used[0]) if len(used) else 1
-        items = torch.from_numpy(chunk[:, -width:].astype(np.int64)).to(device)  # (B, width)
-        last = net(items)[:, -1, :]  # (B, d) state after the most recent item
-        item_scores_into(out[start : start + len(chunk)], last, net.item_emb.weight)
+        window = torch.from_numpy(chunk[:, -width:].astype(np.int64)).to(device)  # (B, width)
+        last = net(window)[:, -1, :]  # (B, d) state after the most recent item
+        items.scores_into(out[start : start + len(chunk)], last)
     out[:, 0] = -np.inf
     return out
 
@@ -321,4 +326,5 @@ class SASRec(TorchNextItemModel[SASRecConfig, SASRecNet]):
         return SASRecNet(n_items, self.config)
 
     def _score_net(self, net: SASRecNet, histories: Sequences, n_items: int) -> np.ndarray:
-        return _score(net, histories, n_items, self.config)
+        items = self._item_matrix(net.item_emb.weight)
+        return _score(net, histories, n_items, self.config, items)
