@@ -221,6 +221,37 @@ def marginal_returns(
     return out
 
 
+def _limit_rows(limits: Limits, cells: np.ndarray) -> tuple[list[np.ndarray], list[float]]:
+    """The per-target and per-day limits as rows of ``A_ub @ v <= b_ub`` over the fundable cells.
+
+    Args:
+        limits: Fundable cells and limits.
+        cells: Flat indices (target * horizon + day) of the fundable cells.
+
+    Returns:
+        The rows and their bounds (a minimum becomes ``-sum <= -min``).
+    """
+    n, h = limits.fundable.shape
+    by_target = np.zeros((n, cells.size))
+    by_day = np.zeros((h, cells.size))
+    by_target[cells // h, np.arange(cells.size)] = 1.0
+    by_day[cells % h, np.arange(cells.size)] = 1.0
+    rows: list[np.ndarray] = []
+    bounds: list[float] = []
+    for share, low, high in (
+        (by_target, limits.target_min, limits.target_max),
+        (by_day, limits.day_min, limits.day_max),
+    ):
+        for k in range(share.shape[0]):
+            if np.isfinite(high[k]):
+                rows.append(share[k])
+                bounds.append(float(high[k]))
+            if low[k] > 0:
+                rows.append(-share[k])
+                bounds.append(-float(low[k]))
+    return rows, bounds
+
+
 class _Cells:
     """The fundable cells as one vector, and the limits as linear constraints on it."""
 
@@ -228,25 +259,7 @@ class _Cells:
         n, h = limits.fundable.shape
         self.shape = (n, h)
         self.cells = np.flatnonzero(limits.fundable.reshape(-1))
-        by_target = np.zeros((n, self.cells.size))
-        by_day = np.zeros((h, self.cells.size))
-        by_target[self.cells // h, np.arange(self.cells.size)] = 1.0
-        by_day[self.cells % h, np.arange(self.cells.size)] = 1.0
-        rows, bounds = [], []  # A_ub @ v <= b_ub
-        for c in range(n):
-            if np.isfinite(limits.target_max[c]):
-                rows.append(by_target[c])
-                bounds.append(limits.target_max[c])
-            if limits.target_min[c] > 0:
-                rows.append(-by_target[c])
-                bounds.append(-limits.target_min[c])
-        for j in range(h):
-            if np.isfinite(limits.day_max[j]):
-                rows.append(by_day[j])
-                bounds.append(limits.day_max[j])
-            if limits.day_min[j] > 0:
-                rows.append(-by_day[j])
-                bounds.append(-limits.day_min[j])
+        rows, bounds = _limit_rows(limits, self.cells)  # A_ub @ v <= b_ub
         self.a_ub = np.vstack(rows) if rows else np.zeros((0, self.cells.size))
         self.b_ub = np.array(bounds)
         self.total = most_spendable(limits, budget)
@@ -390,31 +403,12 @@ def most_spendable(limits: Limits, budget: float) -> float:
     """
     from scipy.optimize import linprog
 
-    n, h = limits.fundable.shape
     cells = np.flatnonzero(limits.fundable.reshape(-1))
     if cells.size == 0:
         return 0.0
-    rows, bounds = [], []
-    by_target = np.zeros((n, cells.size))
-    by_day = np.zeros((h, cells.size))
-    by_target[cells // h, np.arange(cells.size)] = 1.0
-    by_day[cells % h, np.arange(cells.size)] = 1.0
+    rows, bounds = _limit_rows(limits, cells)
     rows.append(np.ones(cells.size))
     bounds.append(budget)
-    for c in range(n):
-        if np.isfinite(limits.target_max[c]):
-            rows.append(by_target[c])
-            bounds.append(limits.target_max[c])
-        if limits.target_min[c] > 0:
-            rows.append(-by_target[c])
-            bounds.append(-limits.target_min[c])
-    for j in range(h):
-        if np.isfinite(limits.day_max[j]):
-            rows.append(by_day[j])
-            bounds.append(limits.day_max[j])
-        if limits.day_min[j] > 0:
-            rows.append(-by_day[j])
-            bounds.append(-limits.day_min[j])
     result = linprog(
         -np.ones(cells.size), A_ub=np.vstack(rows), b_ub=np.array(bounds), method="highs"
     )
