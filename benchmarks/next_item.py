@@ -204,7 +204,11 @@ def run_dataset(
     runtime = TorchRuntime(threads=args.threads, progress=True)
     for model_name in names:
         config = model_config(
-            model_name, params.get(model_name, {}), n_epochs=args.max_epochs, seed=args.seed
+            model_name,
+            params.get(model_name, {}),
+            n_epochs=args.max_epochs,
+            seed=args.seed,
+            threads=args.threads,
         )
         done = fit_model(
             model_name, config, runtime, split.train, split.item_vocab.size, split.valid

@@ -145,3 +145,17 @@ def test_als_and_bpr_beat_popularity_on_beauty_validation(shared_data: Path) -> 
     for model in (ALS(ALSConfig(factors=64)), BPR(BPRConfig(factors=64))):
         result = rank_cases(model.fit(split.train, n_items), cases, n_items, config)
         assert result.metrics["NDCG@10"] > 3 * pop.metrics["NDCG@10"]
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_the_runs_threads_reach_implicit_and_the_leaderboard_row(name: str) -> None:
+    from shopseq.runs.nextitem import fit_model, model_config
+    from shopseq.runtime import TorchRuntime
+
+    config = model_config(name, {}, n_epochs=None, seed=0, threads=2)
+    assert getattr(config, "threads") == 2  # noqa: B009 (configs are typed BaseModel)
+    # An explicit parameter wins over the shared option.
+    explicit = model_config(name, {"threads": 1}, n_epochs=None, seed=0, threads=2)
+    assert getattr(explicit, "threads") == 1  # noqa: B009
+    fitted = fit_model(name, config, TorchRuntime(threads=2), grouped_data(), N_ITEMS, None)
+    assert fitted.info["threads"] == 2

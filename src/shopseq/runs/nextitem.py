@@ -150,7 +150,12 @@ class EvaluateConfig(BaseModel):
 
 
 def model_config(
-    name: str, params: dict[str, Any], *, n_epochs: int | None, seed: int
+    name: str,
+    params: dict[str, Any],
+    *,
+    n_epochs: int | None,
+    seed: int,
+    threads: int | None = None,
 ) -> BaseModel:
     """Build a model's config from its parameters and the shared options.
 
@@ -159,6 +164,9 @@ def model_config(
         params: Config fields to set.
         n_epochs: Maximum epochs (set where the config has ``n_epochs`` and ``params`` does not).
         seed: Seed (set where the config has ``seed`` and ``params`` does not).
+        threads: Native threads of a model that is not trained with torch (``implicit``'s ALS
+            and BPR: set where the config has ``threads`` and ``params`` does not; torch models
+            take theirs from the runtime).
 
     Returns:
         The validated config.
@@ -168,7 +176,7 @@ def model_config(
     """
     config_class = next_item_spec(name).classes()[1]
     fields = dict(params)
-    for key, value in {"n_epochs": n_epochs, "seed": seed}.items():
+    for key, value in {"n_epochs": n_epochs, "seed": seed, "threads": threads}.items():
         if key in config_class.model_fields and value is not None:
             fields.setdefault(key, value)
     try:
@@ -254,6 +262,8 @@ def fit_model(
             "threads": epochs[0].threads,
             "processes": epochs[0].processes,
         }
+    elif isinstance(native := getattr(config, "threads", None), int):
+        info = {"threads": native}  # ALS / BPR: implicit's own threads
     return FittedModel(name, config, model, seconds, info)
 
 
@@ -344,7 +354,11 @@ def evaluate_next_item(config: EvaluateConfig, split: Split, log: Log = _quiet) 
     fitted = []
     for name in dict.fromkeys([*config.models, *baselines]):
         model_cfg = model_config(
-            name, config.params.get(name, {}), n_epochs=config.n_epochs, seed=config.seed
+            name,
+            config.params.get(name, {}),
+            n_epochs=config.n_epochs,
+            seed=config.seed,
+            threads=config.runtime.threads,
         )
         log(f"fitting {name}")
         fitted.append(
@@ -399,7 +413,11 @@ def train_next_item(config: TrainConfig, split: Split, log: Log = _quiet) -> Tra
         fit, which write nothing).
     """
     model_cfg = model_config(
-        config.model, config.params, n_epochs=config.n_epochs, seed=config.seed
+        config.model,
+        config.params,
+        n_epochs=config.n_epochs,
+        seed=config.seed,
+        threads=config.runtime.threads,
     )
     n_items = split.item_vocab.size
     log(f"fitting {config.model}")
