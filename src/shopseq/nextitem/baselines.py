@@ -41,7 +41,8 @@ __all__ = [
 
 _WEIGHTS = "weights.npz"
 _CONFIG = "config.json"
-# Weight of the popularity back-off: far below any similarity or transition probability.
+# Weight of the popularity back-off: far below any similarity, transition probability or
+# factor score (ALS, BPR) of a non-empty history.
 _BACKOFF = 1e-6
 
 

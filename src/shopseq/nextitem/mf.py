@@ -29,24 +29,19 @@ BLAS threads of the scoring products.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from shopseq.artifacts import atomic_dir, atomic_write_json, read_json
-from shopseq.errors import ArtifactError, InputError
-from shopseq.nextitem.base import Recommendations, ScoringModel, check_is_fitted, top_k
+from shopseq.errors import InputError
+from shopseq.nextitem.base import Recommendations, check_is_fitted, top_k
+from shopseq.nextitem.baselines import _Baseline
 from shopseq.sequences import EvalCases, Sequences
 
 __all__ = ["ALS", "BPR", "ALSConfig", "BPRConfig", "fold_in_least_squares", "interaction_matrix"]
 
-_WEIGHTS = "weights.npz"
-_CONFIG = "config.json"
-# Weight of the popularity back-off: far below any factor score of a non-empty history.
-_BACKOFF = 1e-6
 # Histories folded in per batch (bounds the (batch, history_len, factors) arrays).
 _FOLD_BATCH = 1024
 
@@ -148,11 +143,8 @@ def fold_in_least_squares(
     return out
 
 
-class _MatrixFactorization(ScoringModel):
-    """Shared fit bookkeeping, fold-in scoring, similar items and npz + config.json persistence."""
-
-    config_class: ClassVar[type[BaseModel]]
-    config: Any
+class _MatrixFactorization(_Baseline):
+    """Fold-in scoring and similar items (back-off and persistence are the baselines' own)."""
 
     def __init__(self) -> None:
         self.n_items_: int | None = None
@@ -217,10 +209,14 @@ class _MatrixFactorization(ScoringModel):
         self._solver = None
         self.item_factors_ = np.ascontiguousarray(self._fit_factors(matrix), dtype=np.float32)
         self.n_items_ = n_items
-        counts = np.bincount(train.items[train.items > 0], minlength=n_items)[:n_items]
-        top = counts.max(initial=0)
-        self.backoff_ = (_BACKOFF * counts / top if top else np.zeros(n_items)).astype(np.float32)
+        self._set_popularity(np.bincount(train.items[train.items > 0], minlength=n_items)[:n_items])
         return self
+
+    def _state(self) -> dict[str, np.ndarray]:
+        return {"item_factors": np.asarray(self.item_factors_)}
+
+    def _set_state(self, arrays: Any) -> None:
+        self.item_factors_ = arrays["item_factors"]
 
     @property
     def max_history(self) -> int | None:
@@ -297,60 +293,6 @@ class _MatrixFactorization(ScoringModel):
         cosine[~known[items]] = -np.inf
         cosine[np.arange(len(items)), items] = -np.inf
         return top_k(cosine, k)
-
-    def save(self, directory: Path) -> None:
-        """Write ``config.json`` and ``weights.npz`` into ``directory`` (atomically).
-
-        Args:
-            directory: Destination (replaced as a whole).
-        """
-        check_is_fitted(self, "item_factors_")
-        with atomic_dir(Path(directory)) as tmp:
-            atomic_write_json(
-                tmp / _CONFIG,
-                {
-                    "model": type(self).__name__,
-                    "config": self.config.model_dump(mode="json"),
-                    "n_items": self.n_items_,
-                },
-            )
-            with (tmp / _WEIGHTS).open("wb") as handle:
-                np.savez(
-                    handle,
-                    allow_pickle=False,
-                    item_factors=np.asarray(self.item_factors_),
-                    backoff=np.asarray(self.backoff_),
-                )
-
-    @classmethod
-    def load(cls, directory: Path) -> Self:
-        """Rebuild a model written by :meth:`save`.
-
-        Args:
-            directory: The model directory.
-
-        Returns:
-            The fitted model.
-
-        Raises:
-            ArtifactError: If files are missing or belong to another model.
-        """
-        directory = Path(directory)
-        try:
-            meta = read_json(directory / _CONFIG)
-            arrays = np.load(directory / _WEIGHTS, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise ArtifactError(f"cannot load {cls.__name__} from {directory}: {err}") from err
-        if meta.get("model") != cls.__name__:
-            raise ArtifactError(
-                f"{directory} holds a {meta.get('model')!r} model, not {cls.__name__}"
-            )
-        model = cls(cls.config_class(**meta["config"]))  # type: ignore[call-arg]
-        model.n_items_ = int(meta["n_items"])
-        with arrays:
-            model.item_factors_ = arrays["item_factors"]
-            model.backoff_ = arrays["backoff"]
-        return model
 
 
 class ALSConfig(BaseModel):
