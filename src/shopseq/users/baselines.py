@@ -64,7 +64,30 @@ def _isotonic(score: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return iso.X_thresholds_, iso.y_thresholds_
 
 
-class FeatureRule:
+class _IsotonicRule:
+    """A score per example, mapped to P(positive) by the isotonic curve fitted in ``fit``."""
+
+    curve_: tuple[np.ndarray, np.ndarray] | None
+
+    def _score(self, examples: Examples) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, examples: Examples) -> np.ndarray:
+        """P(positive) per example.
+
+        Args:
+            examples: Examples.
+
+        Returns:
+            (n,) probabilities.
+        """
+        check_is_fitted(self, "curve_")
+        assert self.curve_ is not None
+        out: np.ndarray = np.interp(self._score(examples), *self.curve_)
+        return out
+
+
+class FeatureRule(_IsotonicRule):
     """A one-feature rule, calibrated into a probability by isotonic regression.
 
     Args:
@@ -96,20 +119,6 @@ class FeatureRule:
         self.curve_ = _isotonic(self._score(train), train.y)
         return self
 
-    def predict(self, examples: Examples) -> np.ndarray:
-        """P(positive) per example.
-
-        Args:
-            examples: Examples.
-
-        Returns:
-            (n,) probabilities.
-        """
-        check_is_fitted(self, "curve_")
-        assert self.curve_ is not None
-        out: np.ndarray = np.interp(self._score(examples), *self.curve_)
-        return out
-
 
 def _summary(examples: Examples) -> tuple[CustomerSummary, np.ndarray]:
     """BG/NBD inputs (weeks) from the features; the mask of owners who have bought."""
@@ -125,7 +134,7 @@ def _summary(examples: Examples) -> tuple[CustomerSummary, np.ndarray]:
     ), buyer
 
 
-class BGNBDRule:
+class BGNBDRule(_IsotonicRule):
     """BG/NBD as a baseline for purchase (expected purchases) or churn (1 - P(alive ahead)).
 
     Owners who never bought are outside the customer base; they get a sentinel score (lowest for
@@ -175,20 +184,6 @@ class BGNBDRule:
         self.model_ = BGNBD().fit(summary.take(np.flatnonzero(buyer)))
         self.curve_ = _isotonic(self._score(train), train.y)
         return self
-
-    def predict(self, examples: Examples) -> np.ndarray:
-        """P(positive) per example.
-
-        Args:
-            examples: Examples.
-
-        Returns:
-            (n,) probabilities.
-        """
-        check_is_fitted(self, "curve_")
-        assert self.curve_ is not None
-        out: np.ndarray = np.interp(self._score(examples), *self.curve_)
-        return out
 
 
 def _last_action(examples: Examples) -> np.ndarray:
