@@ -65,6 +65,7 @@ class Outcome:
     events_per_request: int = 0
     server_cpu_ms: float = 0.0  # server CPU time (all its threads) per answered request
     load_1min: float = 0.0  # the machine's 1-minute load average when the step started
+    replicas: int = 1  # server processes sharing the port (more than 1: Redis state)
 
 
 class _Connection:
@@ -149,6 +150,7 @@ def run_load(
     n_connections: int = 64,
     events_per_request: int = 0,
     server: Server | None = None,
+    replicas: int = 1,
 ) -> Outcome:
     """One open-loop run and its summary."""
     cpu_before = server.cpu_seconds() if server is not None else 0.0
@@ -175,6 +177,7 @@ def run_load(
         events_per_request=events_per_request,
         server_cpu_ms=1000 * cpu / max(ok, 1),
         load_1min=load,
+        replicas=replicas,
     )
 
 
@@ -247,40 +250,123 @@ def _free_port() -> int:
 
 
 class Server:
-    """``shopseq serve`` as a child process."""
+    """``shopseq serve`` as child processes: one, or ``replicas`` sharing the port and a state.
 
-    def __init__(self, run: Path, workdir: Path, key_file: Path, *extra: str) -> None:
+    Replicas bind one port with ``SO_REUSEPORT`` (the kernel spreads connections over them), keep
+    each user's live events in one Redis (``redis``) and write one event log each, which is
+    how docs/serve.md scales the service out past one process.
+    """
+
+    def __init__(
+        self,
+        run: Path,
+        workdir: Path,
+        key_file: Path,
+        *extra: str,
+        replicas: int = 1,
+        redis: Redis | None = None,
+    ) -> None:
+        if replicas > 1 and redis is None:
+            raise ValueError("replicas share their live state through Redis: give redis")
         self.port = _free_port()
-        log = workdir / f"bench-{self.port}.sqlite"
+        self.redis = redis
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-        self.process = subprocess.Popen(
+        shared = ["--reuse-port", "--state", redis.url] if replicas > 1 and redis else []
+        self.processes = [self._start(run, workdir, key_file, n, env, [*shared, *extra])
+                          for n in range(replicas)]  # fmt: skip
+        import httpx
+
+        # Each replica logs its start; wait until all are up (readyz is answered by any one).
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1)
+                if ready.status_code == 200 and self._all_listening():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError("the server did not become ready; see server.log")
+
+    def _start(
+        self, run: Path, workdir: Path, key_file: Path, n: int, env: dict[str, str],
+        extra: list[str],
+    ) -> subprocess.Popen[bytes]:  # fmt: skip
+        log = workdir / f"bench-{self.port}-{n}.sqlite"
+        return subprocess.Popen(
             [sys.executable, "-m", "shopseq", "serve", "--run", str(run), "--port", str(self.port),
              "--log", str(log), "--keys", str(key_file), "--no-access-log", *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "server.log").open("ab"),
         )  # fmt: skip
-        import httpx
 
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        self.stop()
-        raise RuntimeError("the server did not become ready; see server.log")
+    def _all_listening(self) -> bool:
+        """Every replica holds a listening socket on the port (Linux /proc)."""
+        if len(self.processes) == 1:
+            return True
+        inodes = _listening_inodes(self.port)
+        for process in self.processes:
+            fds = Path(f"/proc/{process.pid}/fd")
+            held = {os.readlink(fd) for fd in fds.iterdir() if fd.is_symlink()}
+            if not any(f"socket:[{inode}]" in held for inode in inodes):
+                return False
+        return True
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process, all threads (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time of every server process and of Redis (Linux /proc)."""
+        own = sum(_cpu_seconds(p.pid) for p in self.processes)
+        return own + (self.redis.cpu_seconds() if self.redis is not None else 0.0)
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        for process in self.processes:
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(fields[9])
+    return inodes
+
+
+class Redis:
+    """A private ``redis-server`` on 127.0.0.1 (no persistence) for the replicas' shared state."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("redis-server did not start")
+
+    def cpu_seconds(self) -> float:
+        return _cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def _recommend_payloads(run: Path, key: str, n: int) -> list[bytes]:
@@ -313,18 +399,23 @@ def _event_payloads(run: Path, key: str, n: int, per_request: int) -> list[bytes
 # -------------------------------------------------------------------------------------- report
 def _table(rows: list[Outcome], unit: str) -> list[str]:
     lines = [
-        f"| what | offered {unit}/s | achieved {unit}/s | p50 ms | p95 ms | p99 ms | max ms | "
-        "not answered | server CPU ms per request | load (1 min) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| what | server processes | offered {unit}/s | achieved {unit}/s | p50 ms | p95 ms | "
+        "p99 ms | max ms | not answered | server CPU ms per request | load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         per = max(r.events_per_request, 1)
         lines.append(
-            f"| {r.name} | {r.rate * per:,.0f} | {r.achieved_per_s * per:,.0f} | {r.p50_ms:.2f} | "
-            f"{r.p95_ms:.2f} | {r.p99_ms:.2f} | {r.max_ms:.1f} | {r.errors} | "
+            f"| {r.name} | {_processes(r.replicas)} | {r.rate * per:,.0f} | "
+            f"{r.achieved_per_s * per:,.0f} | {r.p50_ms:.2f} | {r.p95_ms:.2f} | "
+            f"{r.p99_ms:.2f} | {r.max_ms:.1f} | {r.errors} | "
             f"{r.server_cpu_ms:.2f} | {r.load_1min:.1f} |"
         )
     return lines
+
+
+def _processes(replicas: int) -> str:
+    return "1" if replicas == 1 else f"{replicas} + Redis"
 
 
 def _goal(rows: list[Outcome], name: str, rate: float, p99_ms: float) -> str:
@@ -332,6 +423,7 @@ def _goal(rows: list[Outcome], name: str, rate: float, p99_ms: float) -> str:
     row = next((r for r in rows if r.name == name and r.rate == rate), None)
     if row is None:
         return f"{name} at {rate:,.0f} req/s: not measured in this run"
+    name = f"{name} ({_processes(row.replicas)} server processes)"
     met = row.p99_ms < p99_ms and row.errors == 0
     capacity = 1000 / row.server_cpu_ms if row.server_cpu_ms else float("nan")
     return (
@@ -349,18 +441,31 @@ def _posting_goal(rows: list[Outcome], per_request: int, events_per_s: float) ->
     if best is None:
         return f"{per_request}-event requests: not measured in this run"
     per = max(best.events_per_request, 1)
+    where = f" ({_processes(best.replicas)} server processes)"
     met = any(r.achieved_per_s * per >= events_per_s and r.errors == 0 for r in steps)
     clean = max((r for r in steps if r.errors == 0), key=lambda r: r.achieved_per_s, default=None)
     capacity = 1000 / best.server_cpu_ms * per if best.server_cpu_ms else float("nan")
     every = f"{clean.achieved_per_s * per:,.0f} events/s" if clean else "none"
     return (
-        f"{'single events' if per == 1 else f'batches of {per}'}, >= {events_per_s:,.0f} events/s "
+        f"{'single events' if per == 1 else f'batches of {per}'}{where}, >= {events_per_s:,.0f} "
+        "events/s "
         f"acknowledged with every request answered: **{'met' if met else 'not met'}** (best step "
         f"with every request answered: {every}; best step: {best.achieved_per_s * per:,.0f} "
         f"events/s with {best.errors} not answered, load {best.load_1min:.1f}; "
         f"{best.server_cpu_ms:.2f} ms server CPU per request = {capacity:,.0f} events/s per free "
         "core)"
     )
+
+
+def _goals(recs: list[Outcome], events: list[Outcome], replicas: int) -> list[str]:
+    recs = [r for r in recs if r.replicas == replicas]
+    events = [r for r in events if r.replicas == replicas]
+    return [
+        f"* {_goal(recs, 'sknn, recommendations', 500, 10)}",
+        f"* {_goal(recs, 'sasrec, recommendations', 200, 25)}",
+        f"* {_posting_goal(events, 100, 5000)}",
+        f"* {_posting_goal(events, 1, 1000)}",
+    ]
 
 
 def write_doc(results: dict[str, Any]) -> None:
@@ -370,8 +475,11 @@ def write_doc(results: dict[str, Any]) -> None:
     body = [
         SECTION,
         "",
-        "One `shopseq serve` process (one worker, `OPENBLAS_NUM_THREADS=1`, one torch thread); the "
-        "open-loop load generator runs in another process on the same 2 cores. Requests arrive at "
+        "`shopseq serve` processes of one worker each (`OPENBLAS_NUM_THREADS=1`, one torch "
+        "thread): one with the in-memory live state, or several sharing the port "
+        "(`--reuse-port`) and one Redis for the live state, each with its own event log (their "
+        "CPU includes Redis's); the open-loop load generator runs in another process on the same "
+        "2 cores. Requests arrive at "
         "a fixed rate and latency counts from each request's scheduled time, queueing included. "
         f"Catalogue: {results['n_items']:,} items in the run's vocabulary; "
         f"{results['n_events']:,} generated events. Load average before the run (other processes "
@@ -391,12 +499,13 @@ def write_doc(results: dict[str, Any]) -> None:
         "",
         *_table(events, "events"),
         "",
-        "Goals (issue 11), as this run found them:",
+        "Goals (issue 11), as this run found them, for each number of server processes:",
         "",
-        f"* {_goal(recs, 'sknn, recommendations', 500, 10)}",
-        f"* {_goal(recs, 'sasrec, recommendations', 200, 25)}",
-        f"* {_posting_goal(events, 100, 5000)}",
-        f"* {_posting_goal(events, 1, 1000)}",
+        *[
+            line
+            for n in sorted({r.replicas for r in recs + events})
+            for line in _goals(recs, events, n)
+        ],
         "",
         "Reference points: Serenade p90 < 7 ms end to end at 1,000 predictions/s on 2 vCPU; "
         "Metarank 1,000-3,000 events/s import.",
@@ -404,6 +513,50 @@ def write_doc(results: dict[str, Any]) -> None:
         machine_line(threads=1),
     ]
     write_section("serve", "\n".join(body))
+
+
+def _model_steps(
+    model: str,
+    run: Path,
+    server: Server,
+    key: str,
+    args: argparse.Namespace,
+    seconds: float,
+    replicas: int,
+) -> tuple[list[Outcome], list[Outcome]]:
+    """Every load step of one model's server: recommendations, and posting for sknn."""
+    rates = {"sknn": [250, 500, 1000], "gru4rec": [100, 200, 400], "sasrec": [100, 200, 400]}
+    recommendations: list[Outcome] = []
+    events: list[Outcome] = []
+    payloads = _recommend_payloads(run, key, 5000)
+    run_load("warm-up", server.port, payloads, 100, 2)
+    if model == args.models[0]:
+        floor = [_http("GET", "/healthz", key)]
+        out = run_load(
+            "healthz (HTTP floor)", server.port, floor, 1000, seconds, server=server,
+            replicas=replicas,
+        )  # fmt: skip
+        print(out, flush=True)
+        recommendations.append(out)
+    for rate in rates[model][:2] if args.quick else rates[model]:
+        out = run_load(
+            f"{model}, recommendations", server.port, payloads, rate, seconds,
+            server=server, replicas=replicas,
+        )  # fmt: skip
+        print(out, flush=True)
+        recommendations.append(out)
+    if model == "sknn":
+        for per_request, rate_list in ((1, [500, 1000, 1500]), (100, [50, 100, 200])):
+            bodies = _event_payloads(run, key, 2000, per_request)
+            for rate in rate_list[:2] if args.quick else rate_list:
+                label = "single events" if per_request == 1 else "batches of 100"
+                out = run_load(
+                    label, server.port, bodies, rate, seconds,
+                    events_per_request=per_request, server=server, replicas=replicas,
+                )  # fmt: skip
+                print(out, flush=True)
+                events.append(out)
+    return recommendations, events
 
 
 def main() -> None:
@@ -422,6 +575,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="Seconds per load step.")
     parser.add_argument("--quick", action="store_true", help="Short steps, fewer rates.")
     parser.add_argument("--no-doc", action="store_true", help="Do not rewrite docs/BENCHMARKS.md.")
+    parser.add_argument(
+        "--replicas",
+        nargs="+",
+        type=int,
+        default=[1],
+        help="Server processes to measure, in turn (more than 1: they share the port and a "
+        "private redis-server for the live state).",
+    )
     args = parser.parse_args()
     seconds = 5.0 if args.quick else args.seconds
     runs = build_runs(args.workdir, args.events, args.models, args.items)
@@ -433,41 +594,22 @@ def main() -> None:
     from shopseq.serve.keys import KeyStore
 
     key, _ = KeyStore(key_file).add("benchmark", "client")
-    rates = {"sknn": [250, 500, 1000], "gru4rec": [100, 200, 400], "sasrec": [100, 200, 400]}
     recommendations: list[Outcome] = []
     events: list[Outcome] = []
-    for model, run in runs.items():
-        server = Server(run, args.workdir, key_file)
+    for replicas in args.replicas:
+        redis = Redis() if replicas > 1 else None
         try:
-            payloads = _recommend_payloads(run, key, 5000)
-            run_load("warm-up", server.port, payloads, 100, 2)
-            if model == args.models[0]:
-                floor = [_http("GET", "/healthz", key)]
-                out = run_load(
-                    "healthz (HTTP floor)", server.port, floor, 1000, seconds, server=server
-                )
-                print(out, flush=True)
-                recommendations.append(out)
-            for rate in rates[model][:2] if args.quick else rates[model]:
-                out = run_load(
-                    f"{model}, recommendations", server.port, payloads, rate, seconds,
-                    server=server,
-                )  # fmt: skip
-                print(out, flush=True)
-                recommendations.append(out)
-            if model == "sknn":
-                for per_request, rate_list in ((1, [500, 1000, 1500]), (100, [50, 100, 200])):
-                    bodies = _event_payloads(run, key, 2000, per_request)
-                    for rate in rate_list[:2] if args.quick else rate_list:
-                        label = "single events" if per_request == 1 else "batches of 100"
-                        out = run_load(
-                            label, server.port, bodies, rate, seconds,
-                            events_per_request=per_request, server=server,
-                        )  # fmt: skip
-                        print(out, flush=True)
-                        events.append(out)
+            for model, run in runs.items():
+                server = Server(run, args.workdir, key_file, replicas=replicas, redis=redis)
+                try:
+                    recs, posted = _model_steps(model, run, server, key, args, seconds, replicas)
+                finally:
+                    server.stop()
+                recommendations += recs
+                events += posted
         finally:
-            server.stop()
+            if redis is not None:
+                redis.stop()
     from shopseq.sequences import Vocabulary
 
     n_items = Vocabulary.load("item", next(iter(runs.values())) / "vocab" / "items.parquet").size

@@ -27,6 +27,7 @@ from shopseq.runs.userscores import ScoredUsers, load_scored_runs
 from shopseq.runtime import TorchRuntime
 from shopseq.serve.committer import GroupCommitter
 from shopseq.serve.config import ServeConfig
+from shopseq.serve.heap import release_heap, settle_heap
 from shopseq.serve.keys import KeyStore
 from shopseq.serve.metrics import ServiceMetrics
 from shopseq.serve.state import UserState, open_state
@@ -148,6 +149,7 @@ class Service:
             time.perf_counter() - started,
             self.state.n_users(),
         )
+        _log.info("heap settled in %.2fs (gc.freeze)", settle_heap(reloaded=False))
         self.committer.start()
 
     def user_key(self, user_id: str) -> str:
@@ -195,10 +197,14 @@ class Service:
             self.metrics.set_model(loaded.version, loaded.model)
             self.metrics.set_predictions({p.task.name: p.version for p in users})
             self.metrics.reloads.labels("ok").inc()
+            # Requests in flight may still hold the old run: what they free later goes by
+            # refcount, and a cycle left in it is collected at the next reload's unfreeze.
+            settle_heap(reloaded=True)
             _log.info("reloaded: %s -> %s", previous.version, loaded.version)
             return loaded, previous
 
     def close(self) -> None:
-        """Commit what is queued, stop the committer, close the state."""
+        """Commit what is queued, stop the committer, close the state, unfreeze the heap."""
         self.committer.stop()
         self.state.close()
+        release_heap()
