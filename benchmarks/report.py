@@ -1,6 +1,7 @@
 """Time ``shopseq report`` on the generated store, section by section (goal: < 40 s on 10 M events).
 
 Usage: nice -n 10 python benchmarks/report.py [--events 10000000] [--threads 2] [--workdir DIR]
+       [--no-report]  (print the figures only; docs/BENCHMARKS.md is left alone)
 
 The store is the one ``benchmarks/analytics.py`` builds (generate -> Parquet -> ingest ->
 prepare, in the same ``--workdir``, reused when present). The report runs with its defaults and
@@ -35,6 +36,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
         "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "shopseq-bench-analytics"
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="print only; leave docs/BENCHMARKS.md alone"
     )
     args = parser.parse_args()
     store_path, _ = build_synthetic(args.workdir, args.events, args.threads)
@@ -72,6 +76,9 @@ def main() -> None:
         for name, s in sorted(summary.seconds.items(), key=lambda kv: -kv[1])
         if s >= 0.05
     ]
+    if args.no_report:
+        print("\n".join(lines))
+        return
     path = write_section("report", "\n".join(lines))
     print(f"wrote {path}")
 

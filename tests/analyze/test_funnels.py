@@ -4,10 +4,11 @@ import random
 import statistics
 from collections import defaultdict
 
+import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from shopseq.analyze.funnels import FunnelConfig, funnel
+from shopseq.analyze.funnels import FunnelConfig, funnel, funnel_breakdowns
 from shopseq.errors import InputError
 from shopseq.schema import Action
 
@@ -172,3 +173,32 @@ def test_funnel_matches_a_plain_python_computation_on_rees46(shared_data, store)
         assert counts[2] > 0  # the slice has purchases: the check is not vacuous
         for step, median in zip(result.overall.steps[1:], medians[1:], strict=True):
             assert step.median_seconds_from_previous == pytest.approx(median)
+
+
+@pytest.mark.parametrize("by", ["session", "user"])
+def test_several_breakdowns_from_one_pass_equal_one_funnel_each(make_events, store, by):
+    rng = random.Random(11)
+    actions = ["view", "view", "view", "cart", "purchase", "search"]
+    rows = []
+    for _i in range(600):
+        user = f"u{rng.randrange(40)}"
+        session = f"{user}#{rng.randrange(3)}"
+        category = rng.choice(["a", "b", "c", None])
+        rows.append(
+            (user, session, "x", rng.choice(actions), rng.randrange(200_000), category, 1.0)
+        )
+    events = make_events(rows)
+    # u0..u29 have a segment; the others fall into "unknown".
+    users = [f"u{i}" for i in range(30)]
+    segments = store.write_arrow(
+        "segments", pa.table({"user_id": users, "segment": [f"s{i % 4}" for i in range(30)]})
+    )
+    config = FunnelConfig(by=by, window_seconds=50_000, max_groups=3)
+    views = funnel_breakdowns(events, config, ("category", "segment"), segments)
+    for breakdown in ("category", "segment"):
+        alone = funnel(events, config.model_copy(update={"breakdown": breakdown}), segments)
+        assert views[breakdown] == alone
+        assert len(alone.groups) == 3  # the cut to max_groups is part of what is compared
+    assert funnel_breakdowns(events, config, ())["none"] == funnel(events, config)
+    with pytest.raises(InputError, match="needs a segments table"):
+        funnel_breakdowns(events, config, ("segment",))

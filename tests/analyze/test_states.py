@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -211,3 +212,77 @@ def test_too_few_events_and_empty_state_range_are_input_errors() -> None:
         fit_state_model(sequences, StatesConfig())
     with pytest.raises(InputError, match=r"min_states \(4\) must not exceed max_states \(3\)"):
         fit_state_model(sequences, StatesConfig(min_states=4, max_states=3))
+
+
+def _distinct_by_loop(sequences: SymbolSequences) -> tuple[np.ndarray, np.ndarray]:
+    """The Python loop ``SymbolSequences.distinct`` ran before (the reference)."""
+    raw = sequences.symbols.astype(np.int8).tobytes()
+    first: dict[bytes, int] = {}
+    inverse = np.empty(len(sequences), dtype=np.int64)
+    for i, (lo, hi) in enumerate(zip(sequences.offsets[:-1], sequences.offsets[1:], strict=True)):
+        inverse[i] = first.setdefault(raw[lo:hi], len(first))
+    return inverse, np.bincount(inverse, minlength=len(first))
+
+
+def test_distinct_sequences_equal_the_python_loop() -> None:
+    sequences, _ = sample_planted(3000, seed=4)
+    short = sequences.head(3)  # many repeats among short sequences
+    for s in (sequences, short, short.subset(np.array([5, 1, 5, 0]))):
+        distinct, inverse, counts = s.distinct()
+        want_inverse, want_counts = _distinct_by_loop(s)
+        np.testing.assert_array_equal(inverse, want_inverse)
+        np.testing.assert_array_equal(counts, want_counts)
+        # Each distinct sequence is its first occurrence.
+        for j in range(len(distinct)):
+            i = int(np.flatnonzero(inverse == j)[0])
+            seq = s.symbols[s.offsets[i] : s.offsets[i + 1]]
+            np.testing.assert_array_equal(
+                distinct.symbols[distinct.offsets[j] : distinct.offsets[j + 1]], seq
+            )
+            assert distinct.owner_ids[j] == s.owner_ids[i]
+    assert len(short.distinct()[0]) < len(short) // 10
+
+
+def test_state_paths_and_counts_equal_a_loop_over_the_sessions(make_events: Any) -> None:
+    rows = _planted_log(400, seed=2)
+    events = make_events(rows)
+    result = intent_states(events, StatesConfig(min_states=3, max_states=3, top_paths=4))
+    paths = result.assignments.column("states").to_pylist()
+    converted = result.assignments.column("converted").to_pylist()
+    counts: dict[tuple[int, ...], list[int]] = {}
+    moves = np.zeros((3, 3), np.int64)
+    for path, bought in zip(paths, converted, strict=True):
+        collapsed = tuple(s for i, s in enumerate(path) if i == 0 or s != path[i - 1])
+        entry = counts.setdefault(collapsed, [0, 0])
+        entry[0] += 1
+        entry[1] += int(bought)
+        for a, b in pairwise(path):
+            moves[a, b] += 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))[:4]
+    names = result.model.names
+    want = [(tuple(names[s] for s in p), c, c / 400, b / c) for p, (c, b) in ranked]
+    assert [(p.path, p.n, p.share, p.conversion_rate) for p in result.paths] == want
+    assert np.array_equal(np.array(result.transitions.counts), moves)
+    per_state = [sum(1 for p in paths if s in p) for s in range(3)]
+    assert [s.n_sessions for s in result.states] == per_state
+
+
+def test_viterbi_paths_equal_hmmlearns_decode() -> None:
+    sequences, _ = sample_planted(600, seed=5)
+    from shopseq.analyze.hmm import viterbi
+
+    for k, seed in ((2, 0), (3, 1), (5, 2)):
+        rng = np.random.default_rng(seed)
+        p = HMMParameters(
+            startprob=rng.dirichlet(np.ones(k)),
+            transmat=rng.dirichlet(np.ones(k), size=k),
+            emissionprob=rng.dirichlet(np.ones(len(SYMBOLS)), size=k),
+        )
+        model = CategoricalHMM(n_components=k, n_features=len(SYMBOLS))
+        model.startprob_, model.transmat_, model.emissionprob_ = (
+            p.startprob,
+            p.transmat,
+            p.emissionprob,
+        )
+        _, want = model.decode(sequences.symbols[:, None], sequences.lengths, algorithm="viterbi")
+        np.testing.assert_array_equal(viterbi(sequences, p), want)

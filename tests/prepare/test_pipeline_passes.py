@@ -128,7 +128,8 @@ def test_only_the_prepared_table_is_left_behind(store: Store) -> None:
     assert store.connection is not None
     tables = store.connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()
     left = sorted(t for (t,) in tables)
-    assert left == ["events", "events_prepared", "quarantine", "source_files"]
+    # prepare_log: the run's counts, kept for later stages (prepare/log.py).
+    assert left == ["events", "events_prepared", "prepare_log", "quarantine", "source_files"]
 
 
 def test_prepared_table_is_what_prepare_table_computes(store: Store) -> None:
@@ -158,4 +159,4 @@ def test_engines_without_temporary_tables_get_the_same_report() -> None:
     plain = Store(path=None, backend=ibis.duckdb.connect(threads=1), connection=None)
     plain.write_arrow("events", event_rows(rows))
     assert _report(plain, config) == want
-    assert sorted(plain.backend.list_tables()) == ["events", "events_prepared"]
+    assert sorted(plain.backend.list_tables()) == ["events", "events_prepared", "prepare_log"]

@@ -4,7 +4,14 @@ Every analysis is one function ``f(events: ibis.Table, config) -> <Thing>Result`
 is ``store.table("events_prepared")`` and the result is a frozen dataclass with ``to_dict()``.
 """
 
-from shopseq.analyze.funnels import FunnelConfig, FunnelResult, FunnelSeries, FunnelStep, funnel
+from shopseq.analyze.funnels import (
+    FunnelConfig,
+    FunnelResult,
+    FunnelSeries,
+    FunnelStep,
+    funnel,
+    funnel_breakdowns,
+)
 from shopseq.analyze.paths import Flow, PathCount, PathsConfig, PathsResult, paths
 from shopseq.analyze.patterns import Pattern, PatternConfig, PatternsResult, mine_patterns
 from shopseq.analyze.retention import (
@@ -68,6 +75,7 @@ __all__ = [
     "TransitionsResult",
     "association_rules",
     "funnel",
+    "funnel_breakdowns",
     "intent_states",
     "mine_patterns",
     "paths",

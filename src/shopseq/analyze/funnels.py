@@ -7,7 +7,8 @@ then lineage) and at most ``window_seconds`` after the step-1 event. An owner wh
 has reached every earlier step. Time between steps is measured between those events.
 
 Everything runs in the store's engine: one ranked, filtered copy of the funnel actions, one join
-per step, and one grouped aggregate.
+per step, and one grouped aggregate per view (:func:`funnel_breakdowns` gives several views of one
+pass).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from shopseq.analyze.result import Result, event_order, fetch_rows
 from shopseq.errors import InputError
 from shopseq.schema import ACTION, CATEGORY_ID, SESSION_ID, TS, USER_ID, Action
 
-__all__ = ["FunnelConfig", "FunnelResult", "FunnelSeries", "FunnelStep", "funnel"]
+__all__ = [
+    "FunnelConfig",
+    "FunnelResult",
+    "FunnelSeries",
+    "FunnelStep",
+    "funnel",
+    "funnel_breakdowns",
+]
 
 #: Group label of events without a category.
 UNKNOWN = "unknown"
@@ -115,7 +123,11 @@ class FunnelResult(Result):
 
 
 def _reached(events: ibis.Table, config: FunnelConfig, segments: ibis.Table | None) -> ibis.Table:
-    """One row per owner who reached step 1: its group and the time of every step reached."""
+    """One row per owner who reached step 1: its groups and the time of every step reached.
+
+    ``_category`` is the category of the step-1 event; with ``segments``, ``_segment`` is the
+    owner's user's segment (``unknown`` for a user without one).
+    """
     owner = SESSION_ID if config.by == "session" else USER_ID
     actions = [a.value for a in config.steps]
     funnel_events = events.filter(events[ACTION].isin(actions))
@@ -136,7 +148,7 @@ def _reached(events: ibis.Table, config: FunnelConfig, segments: ibis.Table | No
         _pos_0=first._pos.min(),
         _t_0=first._ts.argmin(first._pos),
         _user=first._user.argmin(first._pos),
-        _group=first._category.argmin(first._pos),
+        _category=first._category.argmin(first._pos),
     )
     window = ibis.interval(seconds=config.window_seconds)
     for k, action in enumerate(actions[1:], start=1):
@@ -150,12 +162,10 @@ def _reached(events: ibis.Table, config: FunnelConfig, segments: ibis.Table | No
             **{f"_pos_{k}": joined._pos.min(), f"_t_{k}": joined._ts.argmin(joined._pos)}
         )
         state = state.left_join(hit, "_owner").drop("_owner_right")
-    if config.breakdown == "segment":
-        if segments is None:
-            raise InputError("breakdown='segment' needs a segments table (user_id, segment)")
+    if segments is not None:
         labels = segments.select(_seg_user=segments[USER_ID], _seg=segments.segment.cast("string"))
         state = state.left_join(labels, state._user == labels._seg_user)
-        state = state.mutate(_group=state._seg.fill_null(UNKNOWN)).drop("_seg_user", "_seg")
+        state = state.mutate(_segment=state._seg.fill_null(UNKNOWN)).drop("_seg_user", "_seg")
     return state
 
 
@@ -198,8 +208,40 @@ def funnel(
     Raises:
         InputError: If ``breakdown='segment'`` and no segments are given.
     """
-    state = _reached(events, config, segments)
-    if config.breakdown != "none":
+    breakdowns = () if config.breakdown == "none" else (config.breakdown,)
+    by = funnel_breakdowns(events, config, breakdowns, segments)
+    return by[config.breakdown] if breakdowns else by["none"]
+
+
+def funnel_breakdowns(
+    events: ibis.Table,
+    config: FunnelConfig,
+    breakdowns: tuple[Literal["category", "segment"], ...],
+    segments: ibis.Table | None = None,
+) -> dict[str, FunnelResult]:
+    """One funnel, broken down several ways from one pass (``config.breakdown`` is ignored).
+
+    The steps each owner reached are found once and kept (cached in the engine); the overall
+    funnel and every breakdown are aggregates over that one table, so asking for the category
+    and the segment view costs one funnel, not two (each equals :func:`funnel` with that
+    breakdown; ``tests/analyze/test_funnels.py`` checks it).
+
+    Args:
+        events: Prepared events.
+        config: Steps, owner, window, groups kept.
+        breakdowns: The views wanted besides the overall funnel (none: overall only).
+        segments: ``user_id``, ``segment`` per user; needed for the ``segment`` view.
+
+    Returns:
+        ``FunnelResult`` per breakdown asked (``"none"`` when none was).
+
+    Raises:
+        InputError: If ``segment`` is asked for and no segments are given.
+    """
+    if "segment" in breakdowns and segments is None:
+        raise InputError("breakdown='segment' needs a segments table (user_id, segment)")
+    state = _reached(events, config, segments if "segment" in breakdowns else None)
+    if breakdowns:
         state = state.cache()
     n_steps = len(config.steps)
     metrics: dict[str, ibis.Value] = {}
@@ -211,19 +253,25 @@ def funnel(
             metrics[f"median_{k}"] = gap.cast("float64").median()
     overall_rows = fetch_rows(state.aggregate(**metrics).mutate(group=ibis.literal("all")))
     overall = _series(overall_rows, config)[0]
-    groups: list[FunnelSeries] = []
-    if config.breakdown != "none":
+
+    def result(breakdown: str, groups: list[FunnelSeries]) -> FunnelResult:
+        return FunnelResult(
+            by=config.by,
+            window_seconds=config.window_seconds,
+            breakdown=breakdown,
+            overall=overall,
+            groups=tuple(groups),
+        )
+
+    if not breakdowns:
+        return {"none": result("none", [])}
+    out: dict[str, FunnelResult] = {}
+    for breakdown in dict.fromkeys(breakdowns):
         grouped = (
-            state.group_by(group=state._group)
+            state.group_by(group=state[f"_{breakdown}"])
             .aggregate(**metrics)
             .order_by([ibis.desc("n_0"), "group"])
             .limit(config.max_groups)
         )
-        groups = _series(fetch_rows(grouped), config)
-    return FunnelResult(
-        by=config.by,
-        window_seconds=config.window_seconds,
-        breakdown=config.breakdown,
-        overall=overall,
-        groups=tuple(groups),
-    )
+        out[breakdown] = result(breakdown, _series(fetch_rows(grouped), config))
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import ibis
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,7 @@ from shopseq.prepare.dedupe import (
     drop_repeats,
     flag_repeats,
 )
+from shopseq.prepare.log import PrepareCounts, append_prepare_log
 from shopseq.prepare.missing import MissingValueConfig, fill_missing
 from shopseq.prepare.sessionize import SessionizeConfig, sessionize
 from shopseq.schema import (
@@ -192,8 +194,8 @@ def prepare_events(store: Store, config: PrepareConfig) -> PrepareReport:
     seconds["sessionize"] = time.perf_counter() - step
     for name in ("_prep_deduped", "_prep_bots", "_prep_clean"):
         store.backend.drop_table(name, force=True)
-    seconds["total"] = time.perf_counter() - started
-    return PrepareReport(
+    counts = PrepareCounts(
+        prepared_at=datetime.now(UTC).replace(tzinfo=None),
         rows_in=rows_in,
         exact_duplicates=rows_in - n_exact,
         repeats=n_repeats,
@@ -202,5 +204,18 @@ def prepare_events(store: Store, config: PrepareConfig) -> PrepareReport:
         filled={c: nulls_before[c] - after[c] for c in _FILLED},
         sessions=after["_sessions"],
         rows_out=after["_rows"],
+    )
+    # Stored, so later stages (the report's dataset section) read the counts, not recount them.
+    append_prepare_log(store, counts)
+    seconds["total"] = time.perf_counter() - started
+    return PrepareReport(
+        rows_in=counts.rows_in,
+        exact_duplicates=counts.exact_duplicates,
+        repeats=counts.repeats,
+        bot_users=counts.bot_users,
+        bot_events=counts.bot_events,
+        filled=counts.filled,
+        sessions=counts.sessions,
+        rows_out=counts.rows_out,
         seconds=seconds,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import ibis
 
 from shopseq.prepare.dedupe import drop_exact_duplicates
+from shopseq.prepare.log import latest_prepare_counts
 from shopseq.prepare.pipeline import PREPARED_TABLE
 from shopseq.schema import (
     ACTION,
@@ -146,7 +147,6 @@ def profile_store(store: Store) -> DatasetProfile:
         .to_pylist()
     }
     raw_n = int(raw.count().execute())
-    dedup_n = int(drop_exact_duplicates(raw).count().execute()) if raw_n else 0
     summary = (
         events.aggregate(
             n=events.count(),
@@ -161,6 +161,14 @@ def profile_store(store: Store) -> DatasetProfile:
         .to_pyarrow()
         .to_pylist()[0]
     )
+    # The exact duplicates prepare removed are in its log (when it still describes these
+    # tables); recounting them is a hash aggregation over every raw event.
+    logged = latest_prepare_counts(store, raw_n, int(summary["n"])) if prepared else None
+    if logged is not None:
+        exact_duplicates = logged.exact_duplicates
+    else:
+        dedup_n = int(drop_exact_duplicates(raw).count().execute()) if raw_n else 0
+        exact_duplicates = raw_n - dedup_n
     pairs = int(events.select(USER_ID, ITEM_ID).distinct().count().execute())
     by_action = {
         r[ACTION]: int(r["n"])
@@ -185,7 +193,7 @@ def profile_store(store: Store) -> DatasetProfile:
         rows_quarantined=int(files["quarantined"] or 0),
         quarantine_by_reason=by_reason,
         raw_events=raw_n,
-        exact_duplicates=raw_n - dedup_n,
+        exact_duplicates=exact_duplicates,
         n_events=int(summary["n"]),
         events_by_action=by_action,
         n_users=users,

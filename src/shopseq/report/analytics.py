@@ -11,7 +11,7 @@ from typing import Any
 
 from shopseq.analyze import (
     association_rules,
-    funnel,
+    funnel_breakdowns,
     mine_patterns,
     paths,
     retention,
@@ -105,7 +105,15 @@ def funnel_section(page: Page, ctx: ReportContext) -> None:
         )
         return
     base = config.funnel.model_copy(update={"steps": steps})
-    result = funnel(events, base.model_copy(update={"breakdown": "category"}))
+    # Both views from one pass: the steps each owner reached are found once.
+    segmented = bool(ctx.segments.n_users)
+    views = funnel_breakdowns(
+        events,
+        base,
+        ("category", "segment") if segmented else ("category",),
+        ctx.segment_labels if segmented else None,
+    )
+    result = views["category"]
     unit = "sessions" if result.by == "session" else "users"
     rows = [
         [
@@ -126,10 +134,10 @@ def funnel_section(page: Page, ctx: ReportContext) -> None:
     if result.groups:
         title = "Conversion by category of the first step (largest categories)"
         body += page.figure(plots.funnel_groups_chart(result, title))
-    if ctx.segments.n_users:
-        segment = base.model_copy(update={"breakdown": "segment"})
-        by_segment = funnel(events, segment, ctx.segment_labels)
-        body += page.figure(plots.funnel_groups_chart(by_segment, "Conversion by user segment"))
+    if segmented:
+        body += page.figure(
+            plots.funnel_groups_chart(views["segment"], "Conversion by user segment")
+        )
     page.section(
         "funnel",
         "Funnel",
