@@ -145,6 +145,24 @@ def _text(layout: Layout, source: str) -> str:
     return expr
 
 
+def _typed_or_text(layout: Layout, source: str, col_type: pa.DataType) -> str:
+    """A typed number or time as it is (no null markers apply to it), else its text.
+
+    Formatting every typed value as text only to parse it back (price, quantity, a Parquet
+    timestamp) was most of the rules' cost on typed files; the value and its text in messages
+    (``CAST(... AS VARCHAR)``) are the same either way.
+    """
+    # Not float32: its text ('0.1') reads back as a different double than the float does.
+    typed = (
+        pa.types.is_integer(col_type)
+        or pa.types.is_float64(col_type)
+        or pa.types.is_timestamp(col_type)
+    )
+    if typed and not layout.null_values.get(source):
+        return _ident(source)
+    return _text(layout, source)
+
+
 #: Stand-in (in µs) for a time too far from 1970 to compute: outside every accepted range.
 _FAR_US = 9 * 10**18
 
@@ -220,6 +238,7 @@ def _ts_micros(rules: RuleSet, schema: pa.Schema) -> tuple[str, str, dict[str, s
     fmt = layout.ts_format
     if fmt is TsFormat.AUTO and pa.types.is_timestamp(col_type):
         # Readers hand typed times over as naive UTC microseconds, already range-checked.
+        pre = {_TS: _typed_or_text(layout, source, col_type)}
         return raw, f"epoch_us(CAST({_ident(source)} AS TIMESTAMP))", pre
     if fmt is TsFormat.AUTO and (pa.types.is_integer(col_type) or pa.types.is_floating(col_type)):
         fmt = TsFormat.EPOCH_S
@@ -304,7 +323,12 @@ def validation_sql(
             return _text(layout, cols[name])
         return "CAST(NULL AS VARCHAR)"
 
-    price_raw, qty_raw = optional(PRICE), optional(QUANTITY)
+    def number(name: str) -> str:
+        if name in cols and cols[name] in present:
+            return _typed_or_text(layout, cols[name], schema.field(cols[name]).type)
+        return "CAST(NULL AS VARCHAR)"
+
+    price_raw, qty_raw = number(PRICE), number(QUANTITY)
     signed_q = (
         f"CASE WHEN TRY_CAST({qty_raw} AS DOUBLE) = ROUND(TRY_CAST({qty_raw} AS DOUBLE)) "
         f"AND abs(TRY_CAST({qty_raw} AS DOUBLE)) < 2e9 "
@@ -362,7 +386,9 @@ def validation_sql(
     first_failure = " ".join(f"WHEN {c} THEN {n}" for n, (c, _, _, _) in enumerate(checks))
     reason = " ".join(f"WHEN {n} THEN {_quote(r.value)}" for n, (_, r, _, _) in enumerate(checks))
     bad_column = " ".join(f"WHEN {n} THEN {_quote(col)}" for n, (_, _, col, _) in enumerate(checks))
-    bad_value = " ".join(f"WHEN {n} THEN {v}" for n, (_, _, _, v) in enumerate(checks))
+    bad_value = " ".join(
+        f"WHEN {n} THEN CAST({v} AS VARCHAR)" for n, (_, _, _, v) in enumerate(checks)
+    )
     price = "p / q" if layout.price_is_total else "p"
     computed = "".join(f", {expr} AS {name}" for name, expr in pre.items())
     carried = "".join(f"{expr} AS {alias},\n        " for alias, expr in raw_ids.items())
