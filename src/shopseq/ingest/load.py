@@ -16,9 +16,11 @@ those columns (or whole rows) is withheld from the quarantine and from error mes
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +30,6 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes
 
 from shopseq.errors import (
-    BadRowError,
     ConfigError,
     InputError,
     SchemaMismatchError,
@@ -36,10 +37,18 @@ from shopseq.errors import (
     StoreError,
     UnreadableFileError,
 )
-from shopseq.ingest.csvrecords import clip
+from shopseq.ingest.append import (
+    Target,
+    append_fused,
+    append_staged,
+    append_table_fused,
+    drop_staging,
+    scalar,
+)
 from shopseq.ingest.layouts import Layout
+from shopseq.ingest.native import NativeParquet, native_parquet
 from shopseq.ingest.pseudonymize import Pseudonymizer
-from shopseq.ingest.quarantine import QuarantineReason, RejectedRow
+from shopseq.ingest.quarantine import RejectedRow
 from shopseq.ingest.readers import (
     DEFAULT_BLOCK_BYTES,
     DEFAULT_MAX_LINE_BYTES,
@@ -48,13 +57,12 @@ from shopseq.ingest.readers import (
     ReadStats,
     read_batches,
 )
-from shopseq.ingest.validate import RuleSet, compile_rules, validation_sql
+from shopseq.ingest.validate import RuleSet, compile_rules
 from shopseq.schema import EVENT_COLUMNS, SESSION_ID, USER_ID
 from shopseq.store import Store
 
 __all__ = ["FileReport", "IngestConfig", "IngestReport", "ingest_files"]
 
-_REDACTED = "<redacted: pseudonymised ingest>"
 #: What reading a file can raise from the libraries underneath (codecs, Arrow, the OS).
 _LIBRARY_ERRORS = (
     OSError,
@@ -82,6 +90,9 @@ class IngestConfig(BaseModel):
         ts_min: Earliest accepted timestamp (naive UTC).
         ts_max: Latest accepted timestamp (naive UTC); ``None`` means one day after ingest time.
         use_threads: Let the CSV parser use several threads.
+        fused: Validate each block inside its insert and read plain Parquet files with DuckDB's
+            own reader (``append.py``, ``native.py``); ``False`` runs the staged path they are
+            tested against (a temporary table per block, every file through PyArrow).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -94,6 +105,7 @@ class IngestConfig(BaseModel):
     ts_min: datetime = datetime(1990, 1, 1)
     ts_max: datetime | None = None
     use_threads: bool = True
+    fused: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +292,88 @@ def _ingest_one(
             row["rows_quarantined"],
             already_ingested=True,
         )
+    native = native_parquet(path, config.layout) if config.fused and pseudonymizer is None else None
+    if native is not None:
+        try:
+            counts = _ingest_native(path, sha, native, rules, config, store)
+        except _NativeRefused:
+            counts = None  # rolled back: the PyArrow reader reads (or rejects) the file instead
+        if counts is not None:
+            if on_progress is not None:
+                on_progress(path, counts.rows_read)
+            return counts.report(path, sha, time.perf_counter() - started)
+    counts = _ingest_batches(path, sha, rules, config, store, pseudonymizer, on_progress)
+    return counts.report(path, sha, time.perf_counter() - started)
+
+
+@dataclass(slots=True)
+class _Counts:
+    file_id: int = 0
+    rows_read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    lines: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def add(self, bad: list[RejectedRow], accepted: int) -> None:
+        self.accepted += accepted
+        self.quarantined += len(bad)
+        for rejected in bad:
+            self.by_reason[rejected.reason.value] = self.by_reason.get(rejected.reason.value, 0) + 1
+
+    def report(self, path: Path, sha: str, seconds: float) -> FileReport:
+        return FileReport(
+            path,
+            sha,
+            self.file_id,
+            self.rows_read,
+            self.accepted,
+            self.quarantined,
+            self.by_reason,
+            seconds=seconds,
+            lines=self.lines,
+        )
+
+
+class _NativeRefused(Exception):
+    """DuckDB's Parquet reader refused the file (e.g. text that is not UTF-8)."""
+
+
+def _ingest_native(
+    path: Path, sha: str, native: NativeParquet, rules: RuleSet, config: IngestConfig, store: Store
+) -> _Counts:
+    """A plain Parquet file through DuckDB's own reader, validated in the insert."""
+    counts = _Counts(rows_read=native.rows, lines=native.rows)
+    with store.transaction() as con:
+        counts.file_id = scalar(
+            con, "SELECT COALESCE(MAX(source_file_id), 0) + 1 FROM source_files"
+        )
+        target = Target(path, counts.file_id, rules, config.strict)
+        try:
+            bad, accepted = append_fused(
+                con, target, native.relation, native.schema, native.rows, control_ids=native.ids
+            )
+        except duckdb.Error as err:
+            raise _NativeRefused(str(err)) from err
+        counts.add(bad, accepted)
+        _commit_file(con, path, sha, config, counts, pseudonymized=False)
+    return counts
+
+
+def _ingest_batches(
+    path: Path,
+    sha: str,
+    rules: RuleSet,
+    config: IngestConfig,
+    store: Store,
+    pseudonymizer: Pseudonymizer | None,
+    on_progress: Callable[[Path, int], None] | None,
+) -> _Counts:
+    """A file through ``read_batches``, one block at a time."""
     redact = pseudonymizer is not None
     replaced, withheld = pseudonymized_columns(config.layout)
-    rows_read = accepted = quarantined = lines = 0
-    by_reason: dict[str, int] = {}
+    fused = config.fused and pseudonymizer is None
+    counts = _Counts()
     stats = ReadStats()
     batches = read_batches(
         path,
@@ -293,67 +383,131 @@ def _ingest_one(
         stats=stats,
         use_threads=config.use_threads,
     )
+    # The fused path reads the next block in a thread while DuckDB validates this one (both
+    # release the GIL); at most one block is read ahead, so memory stays bounded.
+    source = _Prefetch(path, batches, redact) if fused else _Inline(path, batches, redact)
     # On failure the reader is closed at once, so its buffers do not outlive the error.
-    with contextlib.closing(batches), store.transaction() as con:
-        file_id = _scalar(con, "SELECT COALESCE(MAX(source_file_id), 0) + 1 FROM source_files")
+    with contextlib.closing(source), store.transaction() as con:
+        counts.file_id = scalar(
+            con, "SELECT COALESCE(MAX(source_file_id), 0) + 1 FROM source_files"
+        )
+        target = Target(
+            path,
+            counts.file_id,
+            rules,
+            config.strict,
+            pseudonymizer,
+            tuple(replaced),
+            frozenset(withheld),
+        )
         while True:
-            batch = _next_batch(path, batches, redact)
+            batch = source.next()
             if batch is None:
                 break
-            rows_read += batch.records
-            lines += batch.lines
+            counts.rows_read += batch.records
+            counts.lines += batch.lines
             try:
-                bad, n_accepted = _load_batch(
-                    con, path, batch, rules, config, file_id, pseudonymizer, replaced, withheld
-                )
+                if fused:
+                    bad, accepted = append_table_fused(con, target, batch.table, batch.rejected)
+                else:
+                    bad, accepted = append_staged(con, target, batch.table, batch.rejected)
             except ShopseqError:
                 raise
             except Exception as err:
                 raise _unexpected(path, batch, err, redact) from err
-            accepted += n_accepted
-            quarantined += len(bad)
-            for rejected in bad:
-                by_reason[rejected.reason.value] = by_reason.get(rejected.reason.value, 0) + 1
+            counts.add(bad, accepted)
             if on_progress is not None:
-                on_progress(path, rows_read)
-        con.execute("DROP TABLE IF EXISTS _checked")
-        if rows_read != accepted + quarantined:
-            raise StoreError(
-                f"{path.name}: counts do not reconcile: read {rows_read}, accepted {accepted}, "
-                f"quarantined {quarantined}; nothing was written (this is a shopseq bug)"
-            )
-        if stats.physical_lines != stats.header_lines + lines:
+                on_progress(path, counts.rows_read)
+        drop_staging(con)
+        if stats.physical_lines != stats.header_lines + counts.lines:
             raise StoreError(
                 f"{path.name}: lines do not reconcile: the file has {stats.physical_lines} "
-                f"physical lines, the header took {stats.header_lines} and the {rows_read} "
-                f"records read cover {lines}; nothing was written (this is a shopseq bug)"
+                f"physical lines, the header took {stats.header_lines} and the "
+                f"{counts.rows_read} records read cover {counts.lines}; nothing was written "
+                "(this is a shopseq bug)"
             )
-        con.execute(
-            "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                file_id,
-                str(path),
-                sha,
-                path.stat().st_size,
-                config.layout.name,
-                pseudonymizer is not None,
-                rows_read,
-                accepted,
-                quarantined,
-                datetime.now(UTC).replace(tzinfo=None),
-            ],
+        counts.lines = stats.physical_lines
+        _commit_file(con, path, sha, config, counts, pseudonymized=pseudonymizer is not None)
+    return counts
+
+
+def _commit_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    sha: str,
+    config: IngestConfig,
+    counts: _Counts,
+    *,
+    pseudonymized: bool,
+) -> None:
+    """Check that the counts reconcile, then record the file (committed with its rows)."""
+    if counts.rows_read != counts.accepted + counts.quarantined:
+        raise StoreError(
+            f"{path.name}: counts do not reconcile: read {counts.rows_read}, accepted "
+            f"{counts.accepted}, quarantined {counts.quarantined}; nothing was written (this is "
+            "a shopseq bug)"
         )
-    return FileReport(
-        path,
-        sha,
-        file_id,
-        rows_read,
-        accepted,
-        quarantined,
-        by_reason,
-        seconds=time.perf_counter() - started,
-        lines=stats.physical_lines,
+    con.execute(
+        "INSERT INTO source_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            counts.file_id,
+            str(path),
+            sha,
+            path.stat().st_size,
+            config.layout.name,
+            pseudonymized,
+            counts.rows_read,
+            counts.accepted,
+            counts.quarantined,
+            datetime.now(UTC).replace(tzinfo=None),
+        ],
     )
+
+
+class _Inline:
+    """The reader's batches, read when asked for."""
+
+    def __init__(self, path: Path, batches: Generator[RawBatch, None, None], redact: bool) -> None:
+        self._fetch = functools.partial(_next_batch, path, batches, redact)
+        self._batches = batches
+
+    def next(self) -> RawBatch | None:
+        return self._fetch()
+
+    def close(self) -> None:
+        self._batches.close()
+
+
+class _Prefetch(_Inline):
+    """The reader's batches, the next one read in a thread while the caller works."""
+
+    def __init__(self, path: Path, batches: Generator[RawBatch, None, None], redact: bool) -> None:
+        super().__init__(path, batches, redact)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopseq-read")
+        self._pending: Future[RawBatch | None] | None = None
+        self._started = False
+
+    def next(self) -> RawBatch | None:
+        if not self._started:
+            # The header and first block are read here (a file rejected at its header never
+            # starts the thread); reading ahead starts with the second block.
+            self._started = True
+            batch = self._fetch()
+        elif self._pending is None:
+            return None
+        else:
+            batch = self._pending.result()  # the reader's error, if any, is raised here
+        self._pending = self._pool.submit(self._fetch) if batch is not None else None
+        return batch
+
+    def close(self) -> None:
+        if self._pending is not None:
+            # The generator cannot be closed while the thread is inside it: wait for it.
+            with contextlib.suppress(Exception):
+                self._pending.result()
+            self._pending = None
+        self._pool.shutdown(wait=True)
+        super().close()
 
 
 def _next_batch(
@@ -401,128 +555,3 @@ def _unexpected(
         f"could not be validated{span}: {detail}; nothing of it was ingested (this is a "
         "shopseq bug: please report it)",
     )
-
-
-def _load_batch(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    batch: RawBatch,
-    rules: RuleSet,
-    config: IngestConfig,
-    file_id: int,
-    pseudonymizer: Pseudonymizer | None,
-    replaced: list[str],
-    withheld: set[str],
-) -> tuple[list[RejectedRow], int]:
-    redact = pseudonymizer is not None
-    con.register("_raw_batch", batch.table)
-    # Materialise the validated batch once (as a view inside INSERT ... WHERE, DuckDB
-    # re-evaluated the rule chain and ran >10x slower, measured on 1 M rows).
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _checked AS "
-        + validation_sql(rules, batch.table.schema, "_raw_batch")
-    )
-    con.unregister("_raw_batch")
-    if config.strict:
-        bad = _bad_rows(con, batch.rejected, rules)
-        if bad:
-            first = min(bad, key=lambda r: r.line)
-            value = _shown(first, redact, withheld)
-            raise BadRowError(
-                path, first.line, first.column, value, first.reason.value, first.detail
-            )
-    n_accepted = _insert_accepted(con, file_id, pseudonymizer, replaced)
-    if config.strict:
-        bad = []
-    else:
-        has_bad = n_accepted < batch.table.num_rows
-        bad = _bad_rows(con, batch.rejected, rules) if has_bad else list(batch.rejected)
-    _insert_quarantine(con, path, file_id, bad, redact, withheld)
-    return bad, n_accepted
-
-
-def _shown(row: RejectedRow, redact: bool, withheld: set[str]) -> str:
-    """The raw value of a rejected row as it may be stored or shown."""
-    if redact and (not row.column or row.column in withheld):
-        return _REDACTED
-    return row.raw_value
-
-
-def _bad_rows(
-    con: duckdb.DuckDBPyConnection, rejected: list[RejectedRow], rules: RuleSet
-) -> list[RejectedRow]:
-    found = con.execute(
-        f"SELECT {LINE_COLUMN}, reason, bad_column, bad_value FROM _checked "
-        f"WHERE reason IS NOT NULL ORDER BY {LINE_COLUMN}"
-    ).fetchall()
-    checked = [
-        RejectedRow(
-            int(line),
-            column or "",
-            clip(value) if value is not None else "",
-            QuarantineReason(reason),
-            rules.details[QuarantineReason(reason)],
-        )
-        for line, reason, column, value in found
-    ]
-    return rejected + checked
-
-
-def _insert_accepted(
-    con: duckdb.DuckDBPyConnection,
-    file_id: int,
-    pseudonymizer: Pseudonymizer | None,
-    replaced: list[str],
-) -> int:
-    columns = ", ".join(EVENT_COLUMNS)
-    select = f"SELECT {columns}, {file_id}, {LINE_COLUMN} FROM _checked WHERE reason IS NULL"
-    if pseudonymizer is None:
-        return _scalar(con, f"INSERT INTO events {select}")
-    table = con.execute(select).to_arrow_table()
-    for name in replaced:
-        index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, pseudonymizer.apply(table.column(name)))
-    con.register("_accepted", table)
-    con.execute("INSERT INTO events SELECT * FROM _accepted")
-    con.unregister("_accepted")
-    return int(table.num_rows)
-
-
-def _scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
-    row = con.execute(query).fetchone()
-    if row is None:  # an aggregate always returns one row
-        raise StoreError(f"query returned no row: {query}")
-    return int(row[0])
-
-
-def _insert_quarantine(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    file_id: int,
-    bad: list[RejectedRow],
-    redact: bool,
-    withheld: set[str],
-) -> int:
-    if not bad:
-        return 0
-    values = [_shown(r, redact, withheld) for r in bad]
-    table = pa.table(
-        {
-            "source_file_id": pa.array([file_id] * len(bad), pa.int32()),
-            "source_row": pa.array([r.line for r in bad], pa.int64()),
-            "column_name": pa.array([r.column for r in bad], pa.string()),
-            "raw_value": pa.array(values, pa.string()),
-            "reason": pa.array([r.reason.value for r in bad], pa.string()),
-            "message": pa.array(
-                [
-                    BadRowError.render(path.name, r.line, r.column, v, r.detail)
-                    for r, v in zip(bad, values, strict=True)
-                ],
-                pa.string(),
-            ),
-        }
-    )
-    con.register("_quarantine", table)
-    con.execute("INSERT INTO quarantine SELECT * FROM _quarantine")
-    con.unregister("_quarantine")
-    return len(bad)

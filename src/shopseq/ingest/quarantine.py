@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["QuarantineReason", "RejectedRow"]
+__all__ = ["CONTROL_CHARACTER_ID", "QuarantineReason", "RejectedRow"]
+
+
+#: What is wrong with an id holding a control character (one text for every reader and the SQL).
+CONTROL_CHARACTER_ID = (
+    "holds a control character (a line break, tab or NUL); expected a printable id"
+)
 
 
 class QuarantineReason(StrEnum):

@@ -31,7 +31,7 @@ from shopseq.errors import SchemaMismatchError, UnreadableFileError
 from shopseq.ingest.csvrecords import LINE_COLUMN, CsvRecords, ParsedBlock, clip, decode_binary
 from shopseq.ingest.layouts import Layout
 from shopseq.ingest.lines import DEFAULT_MAX_LINE_BYTES, LineBlock, LongLine, iter_line_blocks
-from shopseq.ingest.quarantine import QuarantineReason, RejectedRow
+from shopseq.ingest.quarantine import CONTROL_CHARACTER_ID, QuarantineReason, RejectedRow
 from shopseq.ingest.sources import COMPRESSED_SUFFIXES, iter_bytes, sniff
 from shopseq.schema import CATEGORY_ID, ITEM_ID, SESSION_ID, TS, USER_ID
 
@@ -43,6 +43,7 @@ __all__ = [
     "ReadStats",
     "file_format",
     "id_source_columns",
+    "needed_columns",
     "read_batches",
 ]
 
@@ -242,7 +243,8 @@ def _check_columns(path: Path, layout: Layout, found: list[str]) -> None:
             )
 
 
-def _needed(layout: Layout, found: list[str]) -> list[str]:
+def needed_columns(layout: Layout, found: list[str]) -> list[str]:
+    """The layout's source columns that ``found`` holds, in the layout's order."""
     return [c for c in layout.mapped_source_columns() if c in found]
 
 
@@ -366,7 +368,7 @@ def _read_csv(
     else:
         names = list(layout.source_columns or ())
     _check_columns(path, layout, names)
-    needed = _needed(layout, names)
+    needed = needed_columns(layout, names)
     parser = CsvRecords(
         delimiter=layout.delimiter,
         names=names,
@@ -439,7 +441,7 @@ def _read_whitespace(
     positions: list[int] = []
     if names is not None:
         _check_columns(path, layout, names)
-        needed = _needed(layout, names)
+        needed = needed_columns(layout, names)
         positions = [names.index(n) for n in needed]
     for item in items:
         if names is None:
@@ -448,7 +450,7 @@ def _read_whitespace(
             names = _header_text(path, item.line(0), item.first_line).split()
             stats.header_lines = 1
             _check_columns(path, layout, names)
-            needed = _needed(layout, names)
+            needed = needed_columns(layout, names)
             positions = [names.index(n) for n in needed]
             item = item.tail(1)
         if isinstance(item, LongLine):
@@ -678,7 +680,7 @@ def _read_parquet(
         raise _parquet_error(path, err, "") from err
     found = [str(n) for n in schema.names]
     _check_columns(path, layout, found)
-    needed = _needed(layout, found)
+    needed = needed_columns(layout, found)
     ids = set(id_source_columns(layout))
     ts_source = layout.columns.get(TS)
     row_bytes = max(1, metadata.serialized_size // max(1, metadata.num_rows))
@@ -1018,7 +1020,7 @@ def _check_ids(batch: RawBatch, ids: list[str]) -> RawBatch:
                     name,
                     clip(str(values[i].as_py())),
                     QuarantineReason.BAD_ID,
-                    "holds a control character (a line break, tab or NUL); expected a printable id",
+                    CONTROL_CHARACTER_ID,
                 )
             )
         bad |= mask
