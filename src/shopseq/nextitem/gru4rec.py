@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.errors import ConfigError, InputError
+from shopseq.nextitem.approximate import ApproximateTopK, HNSWConfig
 from shopseq.nextitem.neural import (
     ItemMatrix,
     NeuralNextItemConfig,
@@ -502,6 +503,22 @@ class GRU4Rec(TorchNextItemModel[GRU4RecConfig, GRU4RecNet]):
             self._item_matrix(net.Wy.weight, net.By.weight).scores_into(out, state[-1])
         out[:, 0] = -np.inf
         return out
+
+    def item_index(self, config: HNSWConfig | None = None) -> ApproximateTopK:
+        """An approximate top-k index of the output vectors and their bias (past ~1 M items).
+
+        Search it with ``state[-1]`` of a state from :meth:`advance`; exact stays the default.
+
+        Args:
+            config: Index parameters (default: ``HNSWConfig()``).
+
+        Returns:
+            The index (rebuild it after the weights change).
+        """
+        net, _ = self._fitted()
+        weight = net.Wy.weight.detach().cpu().numpy()
+        bias = net.By.weight.detach().cpu().numpy()
+        return ApproximateTopK(weight, bias, config)
 
     def _new_net(self, n_items: int) -> GRU4RecNet:
         return GRU4RecNet(n_items, self.config)
