@@ -1,4 +1,4 @@
-"""Exact vs approximate (FAISS HNSW) top-10 over a 1 M-item catalogue: recall@10 and speed.
+"""Exact vs approximate (FAISS IVF or HNSW) top-10 over a 1 M-item catalogue: recall@10 and speed.
 
 The item vectors are synthetic but shaped like trained ones (no 1 M-item trained model exists
 here): ``--clusters`` Gaussian centres, each item its centre plus noise, a per-item bias, and the
@@ -8,7 +8,7 @@ into a preallocated row + the one ``top_k``); approximate is ``ApproximateTopK.s
 timed per query, interleaved, in one process on ``--threads`` threads; recall@10 is the share of
 the exact top 10 that the index returns. Build time is reported apart. Example::
 
-    nice -n 10 python benchmarks/topk.py --items 1000000 --ef 64 128 256
+    nice -n 10 python benchmarks/topk.py --items 1000000 --kind ivf --ef 8 16 32
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 from markdown_report import machine_line, write_section
 
 from shopseq.metrics.ranking import top_k
-from shopseq.nextitem.approximate import ApproximateTopK, HNSWConfig
+from shopseq.nextitem.approximate import ApproximateTopK, IndexConfig
 from shopseq.nextitem.neural import ItemMatrix
 
 
@@ -41,9 +41,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--clusters", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--kind", choices=["hnsw", "ivf"], default="ivf")
+    parser.add_argument("--nlist", type=int, default=1024)
     parser.add_argument("--m", type=int, default=32)
     parser.add_argument("--ef-construction", type=int, default=128)
-    parser.add_argument("--ef", type=int, nargs="+", default=[64, 128, 256])
+    parser.add_argument(
+        "--ef", type=int, nargs="+", default=[8, 16, 32], help="ef_search (hnsw) / nprobe (ivf)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -57,7 +61,13 @@ def main() -> None:
     states = _vectors(rng, args.queries, args.dim, centres)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    config = HNSWConfig(m=args.m, ef_construction=args.ef_construction, threads=args.threads)
+    config = IndexConfig(
+        kind=args.kind,
+        m=args.m,
+        ef_construction=args.ef_construction,
+        nlist=args.nlist,
+        threads=args.threads,
+    )
     index = ApproximateTopK(weight, bias, config)
     build_s = time.perf_counter() - started
     load_built = os.getloadavg()[0]
@@ -69,11 +79,13 @@ def main() -> None:
         with torch.inference_mode():
             items.scores_into(out, state_t[q : q + 1])
         out[:, 0] = -np.inf
-        return top_k(out, 10).items[0]
+        best: np.ndarray = top_k(out, 10).items[0]
+        return best
 
     truth = [exact(q) for q in range(args.queries)]
     rows = [
-        "| search | ef | recall@10 | p50 ms | p99 ms | CPU p50 ms | speed vs exact (CPU p50) |",
+        "| search | ef / nprobe | recall@10 | p50 ms | p99 ms | CPU p50 ms "
+        "| speed vs exact (CPU p50) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     timings: dict[str, tuple[list[float], list[float]]] = {"exact": ([], [])}
@@ -98,18 +110,24 @@ def main() -> None:
         ef_text = name[2:] if name != "exact" else "-"
         recall = "1.000" if name == "exact" else f"{np.mean(recalls[int(name[2:])]):.3f}"
         rows.append(
-            f"| {'exact (product + top_k)' if name == 'exact' else 'HNSW'} | {ef_text} | {recall} "
+            f"| {'exact (product + top_k)' if name == 'exact' else args.kind.upper()} "
+            f"| {ef_text} | {recall} "
             f"| {np.median(wall_ms):.3f} | {np.quantile(wall_ms, 0.99):.3f} | "
             f"{np.median(cpu_ms):.3f} | {exact_cpu / np.median(cpu) if cpu else 0:.1f}x |"
         )
         print(rows[-1], flush=True)
+    index_text = (
+        f"HNSW M={args.m}, efConstruction={args.ef_construction}"
+        if args.kind == "hnsw"
+        else f"IVF-Flat nlist={args.nlist}"
+    )
     vectors = "iid Gaussian" if not args.clusters else f"{args.clusters} Gaussian clusters"
     text = "\n".join(
         [
             "### Approximate top-k over 1 M items (benchmarks/topk.py)\n",
             f"{machine_line(args.threads)} {args.items:,} items x {args.dim} dims + bias "
-            f"({vectors}, synthetic), {args.queries} queries, k=10, FAISS HNSW M={args.m}, "
-            f"efConstruction={args.ef_construction}: built in {build_s:.0f} s (load "
+            f"({vectors}, synthetic), {args.queries} queries, k=10, FAISS {index_text}: "
+            f"built in {build_s:.0f} s (load "
             f"{load_before:.1f} -> {load_built:.1f}); timed at load "
             f"{os.getloadavg()[0]:.1f}. Goal: recall@10 >= 0.98 at >= 5x exact.\n",
             *rows,

@@ -11,7 +11,7 @@ from shopseq.sequences import Sequences
 
 pytest.importorskip("faiss", reason="the approximate top-k needs the 'ann' extra (faiss-cpu)")
 
-from shopseq.nextitem.approximate import ApproximateTopK, HNSWConfig
+from shopseq.nextitem.approximate import ApproximateTopK, IndexConfig
 from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
 
 
@@ -29,7 +29,7 @@ def test_high_ef_returns_the_exact_top_k_with_bias_and_seen_items() -> None:
     bias = rng.normal(scale=2.0, size=n_items).astype(np.float32)  # large: it must count
     states = rng.normal(size=(20, d)).astype(np.float32)
     seen = Sequences.from_lists([rng.integers(1, n_items, size=int(n)) for n in range(20)])
-    index = ApproximateTopK(weight, bias, HNSWConfig(m=16, ef_construction=200))
+    index = ApproximateTopK(weight, bias, IndexConfig(m=16, ef_construction=200))
     got = index.search(states, 10, seen=seen, ef=n_items)
     want = top_k(_exact(weight, bias, states), 10, seen=seen)
     assert np.array_equal(got.items, want.items)
@@ -43,7 +43,7 @@ def test_high_ef_returns_the_exact_top_k_with_bias_and_seen_items() -> None:
 def test_low_ef_still_returns_distinct_valid_items_and_checks_arguments() -> None:
     rng = np.random.default_rng(1)
     weight = rng.normal(size=(500, 8)).astype(np.float32)
-    index = ApproximateTopK(weight, None, HNSWConfig(m=8, ef_search=1))
+    index = ApproximateTopK(weight, None, IndexConfig(m=8, ef_search=1))
     got = index.search(rng.normal(size=(5, 8)).astype(np.float32), 20)
     for row in got.items:
         assert len(set(row.tolist())) == 20 and ((row >= 1) & (row < 500)).all()
@@ -62,7 +62,7 @@ def test_gru4rec_index_agrees_with_its_exact_recommend() -> None:
     model = GRU4Rec(GRU4RecConfig(layers=(24,), n_epochs=1, n_sample=64)).fit(train, n_items)
     history = Sequences.from_lists([rng.integers(1, n_items, size=6)])
     state = model.advance(model.initial_state(), history.items)
-    got = model.item_index(HNSWConfig(ef_construction=200)).search(
+    got = model.item_index(IndexConfig(ef_construction=200)).search(
         state[-1].numpy(), 10, seen=history, ef=n_items
     )
     want = model.recommend(history, 10)

@@ -1,4 +1,4 @@
-"""Approximate top-k over a large catalogue: a FAISS HNSW index of the output item vectors.
+"""Approximate top-k over a large catalogue: a FAISS HNSW or IVF index of the item vectors.
 
 An exact answer multiplies a history's final state with every item vector (the item matrix is
 read whole: ~2.6 ms at 100 k items x 100, ten times that at 1 M). Past a million items an
@@ -13,7 +13,7 @@ its bias as one more coordinate and each query a 1 there, so ``[h, 1] . [w, b] =
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,25 +22,34 @@ from shopseq.errors import InputError
 from shopseq.metrics.ranking import Recommendations
 from shopseq.sequences import Sequences
 
-__all__ = ["ApproximateTopK", "HNSWConfig"]
+__all__ = ["ApproximateTopK", "IndexConfig"]
 
 
-class HNSWConfig(BaseModel):
-    """How the HNSW index is built and searched.
+class IndexConfig(BaseModel):
+    """Which approximate index is built and how it is searched.
 
     Attributes:
-        m: Neighbours per node of the graph (more: better recall, more memory and build time).
-        ef_construction: Candidate list while building.
-        ef_search: Candidate list while searching (the recall / speed knob; raised to ``k``).
+        kind: ``hnsw`` (a graph: best recall per vector read, slow to build) or ``ivf``
+            (inverted lists over k-means cells: builds in seconds at 1 M items).
+        m: HNSW neighbours per node (more: better recall, more memory and build time).
+        ef_construction: HNSW candidate list while building.
+        ef_search: HNSW candidate list while searching (raised to the items asked for).
+        nlist: IVF cells (k-means centroids, trained on a seeded sample of the items).
+        nprobe: IVF cells scanned per query.
         threads: Threads FAISS builds and searches with.
+        seed: Seed of the IVF training sample.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: Literal["hnsw", "ivf"] = "hnsw"
     m: int = Field(default=32, ge=4, le=128)
     ef_construction: int = Field(default=128, ge=8)
     ef_search: int = Field(default=128, ge=1)
+    nlist: int = Field(default=1024, ge=1)
+    nprobe: int = Field(default=32, ge=1)
     threads: int = Field(default=1, ge=1)
+    seed: int = 0
 
 
 def _faiss() -> Any:
@@ -52,7 +61,7 @@ def _faiss() -> Any:
 
 
 class ApproximateTopK:
-    """An HNSW inner-product index of items 1..n_items-1 (0 is padding, never returned).
+    """An HNSW or IVF inner-product index of items 1..n_items-1 (0 is padding, never returned).
 
     Args:
         weight: (n_items, d) float32 output vectors, row i = item i.
@@ -61,10 +70,10 @@ class ApproximateTopK:
     """
 
     def __init__(
-        self, weight: np.ndarray, bias: np.ndarray | None = None, config: HNSWConfig | None = None
+        self, weight: np.ndarray, bias: np.ndarray | None = None, config: IndexConfig | None = None
     ) -> None:
         faiss = _faiss()
-        self.config = config or HNSWConfig()
+        self.config = config or IndexConfig()
         self.n_items = int(weight.shape[0])
         vectors = np.asarray(weight[1:], dtype=np.float32)
         self.has_bias = bias is not None
@@ -73,8 +82,17 @@ class ApproximateTopK:
             vectors = np.hstack([vectors, column])
         vectors = np.ascontiguousarray(vectors)
         faiss.omp_set_num_threads(self.config.threads)
-        index = faiss.IndexHNSWFlat(vectors.shape[1], self.config.m, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = self.config.ef_construction
+        dim = vectors.shape[1]
+        if self.config.kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, self.config.m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.config.ef_construction
+        else:
+            nlist = max(1, min(self.config.nlist, len(vectors) // 39))  # >= 39 points a cell
+            self._quantizer = faiss.IndexFlatIP(dim)  # kept: the IVF index does not own it
+            index = faiss.IndexIVFFlat(self._quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(self.config.seed)
+            size = min(len(vectors), 256 * nlist)
+            index.train(vectors[np.sort(rng.choice(len(vectors), size=size, replace=False))])
         index.add(vectors)  # FAISS id j = item j + 1
         self._index = index
 
@@ -89,8 +107,8 @@ class ApproximateTopK:
             seen: Histories whose items are excluded (row i excludes the items of sequence i);
                 the search asks for ``k`` + that many more, so exclusion never leaves a row short
                 when the catalogue is large enough.
-            ef: ``ef_search`` of this call (default: the config's); never below the candidates
-                asked for.
+            ef: ``ef_search`` (HNSW) or ``nprobe`` (IVF) of this call (default: the config's);
+                HNSW's is never below the candidates asked for.
 
         Returns:
             Items (-1 where fewer than ``k`` were found) and their exact scores, best first.
@@ -110,8 +128,12 @@ class ApproximateTopK:
             raise InputError(f"seen holds {len(seen)} histories for {n_rows} rows")
         extra = 0 if seen is None else int(seen.lengths.max(initial=0))
         wanted = min(k + extra, self.n_items - 1)
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = max(ef or self.config.ef_search, wanted)
+        if self.config.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(ef or self.config.ef_search, wanted)
+        else:
+            params = faiss.SearchParametersIVF()
+            params.nprobe = ef or self.config.nprobe
         faiss.omp_set_num_threads(self.config.threads)
         scores, ids = self._index.search(queries, wanted, params=params)
         items_out = np.full((n_rows, k), -1, np.int32)

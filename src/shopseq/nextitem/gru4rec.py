@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.errors import ConfigError, InputError
-from shopseq.nextitem.approximate import ApproximateTopK, HNSWConfig
+from shopseq.nextitem.approximate import ApproximateTopK, IndexConfig
 from shopseq.nextitem.neural import (
     ItemMatrix,
     NeuralNextItemConfig,
@@ -504,13 +504,13 @@ class GRU4Rec(TorchNextItemModel[GRU4RecConfig, GRU4RecNet]):
         out[:, 0] = -np.inf
         return out
 
-    def item_index(self, config: HNSWConfig | None = None) -> ApproximateTopK:
+    def item_index(self, config: IndexConfig | None = None) -> ApproximateTopK:
         """An approximate top-k index of the output vectors and their bias (past ~1 M items).
 
         Search it with ``state[-1]`` of a state from :meth:`advance`; exact stays the default.
 
         Args:
-            config: Index parameters (default: ``HNSWConfig()``).
+            config: Index parameters (default: ``IndexConfig()``).
 
         Returns:
             The index (rebuild it after the weights change).
