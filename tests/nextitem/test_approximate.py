@@ -68,3 +68,19 @@ def test_gru4rec_index_agrees_with_its_exact_recommend() -> None:
     want = model.recommend(history, 10)
     assert np.array_equal(got.items, want.items)
     np.testing.assert_allclose(got.scores, want.scores, rtol=1e-5, atol=1e-5)
+
+
+def test_ivf_scanning_every_cell_is_exact() -> None:
+    rng = np.random.default_rng(3)
+    n_items, d = 3001, 12
+    weight = rng.normal(size=(n_items, d)).astype(np.float32)
+    bias = rng.normal(size=n_items).astype(np.float32)
+    states = rng.normal(size=(8, d)).astype(np.float32)
+    index = ApproximateTopK(weight, bias, IndexConfig(kind="ivf", nlist=16, nprobe=2))
+    got = index.search(states, 10, ef=16)  # nprobe = every cell: an exhaustive scan
+    want = top_k(_exact(weight, bias, states), 10)
+    assert np.array_equal(got.items, want.items)
+    few = index.search(states, 10)  # 2 of 16 cells: approximate, still valid distinct items
+    for row in few.items:
+        valid = row[row > 0]
+        assert len(set(valid.tolist())) == len(valid) and (valid < n_items).all()
