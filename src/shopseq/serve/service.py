@@ -138,8 +138,10 @@ class LoadedRun:
         top-k, so the answer is the same; only the GRU's run over it is incremental.
         """
         run = self.run
+        if self.states is None or k < 1:
+            return run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
         stored = run.history_of(user)
-        if self.states is None or k < 1 or (stored is None and len(recent) == 0):
+        if stored is None and len(recent) == 0:  # popularity: no GRU involved
             return run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
         extra = run.encode_items(recent)
         history = np.concatenate([stored if stored is not None else np.zeros(0, np.int32), extra])
