@@ -71,9 +71,10 @@ def test_cached_answers_equal_the_full_recompute_after_events_and_reload(
                 assert [r["score"] for r in answer["items"]] == want_scores
                 compared += 1
         cache = service.model.states
-        # The new user's first answer is popularity (no GRU). Per user: the 1-event, 3-event and unknown-item posts advanced the cached state (the
-        # new user's first answer built it); the 9-event batch and the event after it slid the
-        # 6-item live state, so those rebuilt it from the history. 3 + 2 hits, 3 + 3 misses.
+        # Known user: the first answer builds the state (miss), the 1-event, 3-event and
+        # unknown-item posts advance it (3 hits), the 9-event batch and the event after it slide
+        # the 6-item live state (2 misses: rebuilt). New user: the first answer is popularity (no
+        # GRU), the 1-event post builds (miss), 3 + unknown advance (2 hits), 9 and 1 slide (2).
         assert compared == 12 and (cache.hits, cache.misses) == (5, 6)
         before = client.get(
             f"/v1/users/{known_user}/recommendations?k=10", headers=keys.client_headers
