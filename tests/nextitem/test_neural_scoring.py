@@ -186,3 +186,24 @@ def test_item_matrix_follows_weight_changes(fitted) -> None:
     np.testing.assert_array_equal(after, _reference(model, histories))
     model.net_.load_state_dict(fitted.net_.state_dict())  # back to the fitted weights
     np.testing.assert_array_equal(model.score(histories), before)
+
+
+@pytest.mark.parametrize("layers", [(24,), (20, 16)])
+def test_gru4rec_incremental_state_gives_the_scores_of_the_full_run(layers: tuple[int, ...]):
+    model = GRU4Rec(GRU4RecConfig(layers=layers, max_len=80, n_epochs=1, n_sample=64, seed=2))
+    model.fit(_train(), N_ITEMS)
+    histories = _histories()
+    rng = np.random.default_rng(5)
+    for i in range(len(histories)):
+        history = histories.items[histories.offsets[i] : histories.offsets[i + 1]]
+        state = model.initial_state()
+        cut = 0
+        while cut < len(history):  # events arrive in chunks of 1-4, as a service receives them
+            step = int(rng.integers(1, 5))
+            state = model.advance(state, history[cut : cut + step])
+            cut += step
+        one = histories.subset(np.array([i]))
+        assert np.array_equal(model.score_state(state), model.score(one)), f"history {i}"
+    before = model.initial_state()
+    model.advance(before, np.array([3, 4]))
+    assert all(torch.equal(h, torch.zeros_like(h)) for h in before)  # advance copies

@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from pydantic import Field
 
 from shopseq.errors import ConfigError, InputError
+from shopseq.nextitem.approximate import ApproximateTopK, IndexConfig
 from shopseq.nextitem.neural import (
     ItemMatrix,
     NeuralNextItemConfig,
@@ -40,10 +41,13 @@ from shopseq.nextitem.neural import (
     early_stopping,
 )
 from shopseq.sequences import EvalCases, Sequences
-from shopseq.training import seeded_torch
+from shopseq.training import seeded_torch, torch_threads
 from shopseq.training import train as run_training
 
-__all__ = ["GRU4Rec", "GRU4RecConfig", "GRU4RecNet", "IndexedAdagradM"]
+__all__ = ["GRU4Rec", "GRU4RecConfig", "GRU4RecNet", "GRUState", "IndexedAdagradM"]
+
+#: The hidden state of every GRU layer after a history: one (1, units) tensor per layer.
+GRUState = tuple[torch.Tensor, ...]
 
 _SAMPLE_CACHE = 1_000_000  # negative samples drawn per refill (the official code caches 10 M)
 
@@ -284,6 +288,30 @@ def _score(
     return out
 
 
+@torch.inference_mode()
+def _advance(net: GRU4RecNet, state: GRUState, items: np.ndarray) -> GRUState:
+    """The state after ``items`` (1-D indices) follow ``state``: one cell step per known item.
+
+    The arithmetic of :meth:`GRU4RecNet.final_state` for one history (batch 1): the same input
+    rows, the same ``torch.gru_cell`` calls, and an unknown (<= 0) item leaves the state as it is
+    (``final_state`` computes that step and keeps the old state, which is the same numbers).
+    """
+    known = items[items > 0]
+    if len(known) == 0:
+        return state
+    table = net.Wy.weight if net.E is None else net.E.weight
+    inputs = F.embedding(torch.from_numpy(known.astype(np.int64)).to(table.device), table)
+    cells = cast(list[nn.GRUCell], list(net.cells))
+    weights = [(c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh) for c in cells]
+    hidden = list(state)
+    for t in range(len(known)):
+        x = inputs[t : t + 1]  # (1, n_input)
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(weights):
+            x = torch.gru_cell(x, hidden[layer], w_ih, w_hh, b_ih, b_hh)  # (1, units)
+            hidden[layer] = x
+    return tuple(hidden)
+
+
 class _GRU4RecTask:
     """One epoch of session-parallel training for the shared loop."""
 
@@ -433,6 +461,64 @@ class GRU4Rec(TorchNextItemModel[GRU4RecConfig, GRU4RecNet]):
             )
         self.net_, self.n_items_ = net, n_items
         return self
+
+    def initial_state(self) -> GRUState:
+        """The hidden state before any event (zeros), the start of :meth:`advance`."""
+        net, _ = self._fitted()
+        return tuple(h for h in net.init_hidden(1))
+
+    def advance(self, state: GRUState, items: np.ndarray) -> GRUState:
+        """The hidden state after ``items`` follow the history ``state`` summarises.
+
+        The incremental path of single-history scoring: a history's state is kept, and each new
+        event costs one cell step instead of a run over the whole history.
+        ``score_state(advance(initial_state(), h))`` equals ``score(h)`` for one history ``h``
+        bit for bit while ``h`` fits in ``max_len`` events; past that ``score`` reads only the
+        last ``max_len`` events, so the caller must start again from the cut history (a GRU step
+        cannot be undone).
+
+        Args:
+            state: A state from :meth:`initial_state` or :meth:`advance` of this fitted model.
+            items: The new events' item indices, oldest first (-1 or 0: unknown, no step).
+
+        Returns:
+            The new state (``state`` itself is not changed).
+        """
+        net, _ = self._fitted()
+        with torch_threads(self.runtime.threads):
+            return _advance(net, state, np.asarray(items))
+
+    def score_state(self, state: GRUState) -> np.ndarray:
+        """Every item's score after the history ``state`` summarises, as :meth:`score` gives it.
+
+        Args:
+            state: A state from :meth:`advance`.
+
+        Returns:
+            (1, n_items) float32 scores; column 0 (padding) is -inf.
+        """
+        net, n_items = self._fitted()
+        out = np.empty((1, n_items), dtype=np.float32)
+        with torch_threads(self.runtime.threads), torch.inference_mode():
+            self._item_matrix(net.Wy.weight, net.By.weight).scores_into(out, state[-1])
+        out[:, 0] = -np.inf
+        return out
+
+    def item_index(self, config: IndexConfig | None = None) -> ApproximateTopK:
+        """An approximate top-k index of the output vectors and their bias (past ~1 M items).
+
+        Search it with ``state[-1]`` of a state from :meth:`advance`; exact stays the default.
+
+        Args:
+            config: Index parameters (default: ``IndexConfig()``).
+
+        Returns:
+            The index (rebuild it after the weights change).
+        """
+        net, _ = self._fitted()
+        weight = net.Wy.weight.detach().cpu().numpy()
+        bias = net.By.weight.detach().cpu().numpy()
+        return ApproximateTopK(weight, bias, config)
 
     def _new_net(self, n_items: int) -> GRU4RecNet:
         return GRU4RecNet(n_items, self.config)

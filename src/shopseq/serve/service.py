@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from shopseq.artifacts import read_json
 from shopseq.errors import ArtifactError, ConfigError
 from shopseq.ingest.pseudonymize import Pseudonymizer
-from shopseq.runs.nextitem import NextItemRun
+from shopseq.metrics.ranking import top_k
+from shopseq.runs.nextitem import NextItemRun, UserRecommendations
 from shopseq.runs.userscores import ScoredUsers, load_scored_runs
 from shopseq.runtime import TorchRuntime
+from shopseq.sequences import Sequences
 from shopseq.serve.committer import GroupCommitter
 from shopseq.serve.config import ServeConfig
 from shopseq.serve.heap import release_heap, settle_heap
@@ -32,9 +38,78 @@ from shopseq.serve.keys import KeyStore
 from shopseq.serve.metrics import ServiceMetrics
 from shopseq.serve.state import UserState, open_state
 
-__all__ = ["LoadedRun", "Service"]
+if TYPE_CHECKING:
+    from shopseq.nextitem.gru4rec import GRU4Rec, GRUState
+
+__all__ = ["HiddenStateCache", "LoadedRun", "Service"]
 
 _log = logging.getLogger("shopseq.serve")
+
+
+#: Users whose GRU hidden state a loaded run keeps (least recently asked dropped first). A state
+#: costs ~2 kB (its window of at most ``max_len`` item indices and one vector per layer), so the
+#: default bound is ~100 MB at most; a user dropped from it is answered by the full recompute.
+HIDDEN_STATE_USERS = 50_000
+
+
+class HiddenStateCache:
+    """Each recent user's GRU hidden state, so a new event costs one cell step, not a whole run.
+
+    Keyed by user; an entry holds the window of item indices it summarises (the history cut as
+    the model reads it) and the state after it. A request whose window starts with the cached
+    window (the same events, then the new ones) advances the state by the new events only;
+    anything else (an unknown user, a window that slid past ``max_len`` or past the state's
+    ``max_recent``, a history that changed) runs the GRU over the whole window again. So every
+    answer is the full recompute's, bit for bit; the check compares the window's item indices
+    (<= ``max_len`` integers), not a version counter that could miss a slid window. A cache
+    belongs to one loaded run: a reload builds a new run with an empty cache.
+
+    Args:
+        model: The fitted GRU4Rec being served.
+        max_users: Users kept.
+    """
+
+    def __init__(self, model: GRU4Rec, max_users: int = HIDDEN_STATE_USERS) -> None:
+        self.model = model
+        self.max_users = max_users
+        self.window_len = model.config.max_len
+        self._users: OrderedDict[str, tuple[np.ndarray, GRUState]] = OrderedDict()
+        self._lock = threading.Lock()
+        #: Answers that advanced a cached state / that ran over the whole window.
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def scores(self, user: str, history: np.ndarray) -> np.ndarray:
+        """The model's scores after ``history`` (as ``model.score`` gives them), kept for next time.
+
+        Args:
+            user: The user's id (the key).
+            history: The history answered from (item indices, -1 unknown), oldest first.
+
+        Returns:
+            (1, n_items) float32 scores; column 0 is -inf.
+        """
+        window = np.ascontiguousarray(history[-self.window_len :], dtype=np.int32)
+        with self._lock:
+            entry = self._users.get(user)
+            if entry is not None:
+                self._users.move_to_end(user)
+        seen = 0 if entry is None else len(entry[0])
+        if entry is not None and seen <= len(window) and np.array_equal(window[:seen], entry[0]):
+            state = self.model.advance(entry[1], window[seen:])
+            self.hits += 1
+        else:
+            state = self.model.advance(self.model.initial_state(), window)
+            self.misses += 1
+        with self._lock:
+            self._users[user] = (window, state)
+            self._users.move_to_end(user)
+            while len(self._users) > self.max_users:
+                self._users.popitem(last=False)
+        return self.model.score_state(state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +127,44 @@ class LoadedRun:
     path: Path
     version: str
     model: str
+    states: HiddenStateCache | None = None
+
+    def recommend(
+        self, user: str, k: int, *, exclude_seen: bool = True, recent: Sequence[str] = ()
+    ) -> UserRecommendations:
+        """``run.recommend``, answered through :attr:`states` when the run keeps them.
+
+        The history is built exactly as :meth:`NextItemRun.recommend` builds it (the run's
+        history of ``user`` plus ``recent``, cut to its ``history_len``) and ranked by the same
+        top-k, so the answer is the same; only the GRU's run over it is incremental.
+        """
+        run = self.run
+        if self.states is None or k < 1:
+            return run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
+        stored = run.history_of(user)
+        if stored is None and len(recent) == 0:  # popularity: no GRU involved
+            return run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
+        extra = run.encode_items(recent)
+        history = np.concatenate([stored if stored is not None else np.zeros(0, np.int32), extra])
+        if run.history_len is not None:
+            history = history[-run.history_len :]
+        scores = self.states.scores(user, history)
+        one = Sequences.from_lists([history])
+        recs = top_k(scores, k, seen=one if exclude_seen else None)
+        keep = recs.items[0] > 0
+        note = (
+            f"from {len(history)} recent events of {user!r}"
+            if stored is not None
+            else f"{user!r} is not in this run: from the {len(extra)} recent items given"
+        )
+        return UserRecommendations(
+            user,
+            run.decode_items(recs.items[0][keep]),
+            [float(s) for s in recs.scores[0][keep]],
+            run._decode_history(history),
+            "history" if stored is not None else "session",
+            note,
+        )
 
 
 def load_run(path: Path, threads: int) -> LoadedRun:
@@ -68,7 +181,15 @@ def load_run(path: Path, threads: int) -> LoadedRun:
         ArtifactError: If the directory is not a complete next-item run.
     """
     run = NextItemRun.load(Path(path), TorchRuntime(threads=threads))
-    return LoadedRun(run, Path(path), run.run.version(), run.config["model"])
+    # A GRU4Rec run has imported its module; looking it up there keeps torch out of other runs.
+    gru4rec = sys.modules.get("shopseq.nextitem.gru4rec")
+    model = run.model
+    states = (
+        HiddenStateCache(model)
+        if gru4rec is not None and isinstance(model, gru4rec.GRU4Rec)
+        else None
+    )
+    return LoadedRun(run, Path(path), run.run.version(), run.config["model"], states)
 
 
 def _load_forecasts(path: Path | None) -> list[dict[str, Any]] | None:

@@ -58,7 +58,7 @@ async def recommendations(
     key = service.user_key(user_id)
     live = service.state.recent(key)
     shown = set(exclude or ())
-    answer = model.run.recommend(key, k + len(shown), exclude_seen=exclude_seen, recent=live)
+    answer = model.recommend(key, k + len(shown), exclude_seen=exclude_seen, recent=live)
     items = [
         ItemScore(item_id=i, score=s)
         for i, s in zip(answer.items, answer.scores, strict=True)
