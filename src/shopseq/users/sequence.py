@@ -136,7 +136,10 @@ def event_windows(
         _gap=(_epoch(events[TS]) - _epoch(events[TS].lag().over(history))),
     )
     if grain == "session":
-        within = ibis.window(group_by=[base[USER_ID], base[SESSION_ID]], order_by=order)
+        within = ibis.window(
+            group_by=[base[USER_ID], base[SESSION_ID]],
+            order_by=[base[TS], base[SOURCE_FILE_ID], base[SOURCE_ROW]],
+        )
         base = base.mutate(_pos=ibis.row_number().over(within))
         key = ibis.memtable(
             pa.table(
@@ -453,7 +456,7 @@ class SequenceModel:
                     optimiser.zero_grad()
                     loss.backward()
                     optimiser.step()
-                    total += float(loss) * len(batch)
+                    total += float(loss.detach()) * len(batch)
                 self.losses_.append(total / len(train))
             net.eval()
         self.net_ = net
