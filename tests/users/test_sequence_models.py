@@ -108,7 +108,9 @@ def test_censored_rows_pull_the_fit_past_the_horizon_as_they_should() -> None:
 # --- planted signals on generated windows --------------------------------------------------
 
 
-def _windows(actions: np.ndarray, gaps: np.ndarray, items: np.ndarray | None = None) -> EventWindows:
+def _windows(
+    actions: np.ndarray, gaps: np.ndarray, items: np.ndarray | None = None
+) -> EventWindows:
     n, length = actions.shape
     item = np.full((n, length), None, object) if items is None else items
     category = np.full((n, length), None, object)
@@ -118,9 +120,7 @@ def _windows(actions: np.ndarray, gaps: np.ndarray, items: np.ndarray | None = N
     )  # fmt: skip
 
 
-def _examples(
-    windows: EventWindows, y: np.ndarray, observed: np.ndarray | None = None
-) -> Examples:
+def _examples(windows: EventWindows, y: np.ndarray, observed: np.ndarray | None = None) -> Examples:
     n = len(y)
     keys = pa.table({"user_id": [f"u{i}" for i in range(n)]})
     last = (windows.action[:, -1] - 1).astype(np.float32)[:, None]  # what Markov reads
@@ -282,11 +282,82 @@ def test_session_windows_read_the_first_k_events_of_the_session_only() -> None:
     keys = pa.table({
         "user_id": [first[first.session_id == s].user_id.iloc[0] for s in chosen],
         "session_id": list(chosen), "k": [2, 3, 1, 2, 3],
-        "cutoff": pa.array([first[first.session_id == s].ts.iloc[0] for s in chosen],
+        "cutoff": pa.array([first[first.session_id == s].ts.iloc[k - 1]
+                            for s, k in zip(chosen, [2, 3, 1, 2, 3], strict=True)],
                            pa.timestamp("us")),
     })  # fmt: skip
     windows = event_windows(events, keys, "session", 10)
     for row, (session, k) in enumerate(zip(chosen, [2, 3, 1, 2, 3], strict=True)):
-        want = list(first[first.session_id == session].item_id.iloc[:k])
+        own = first[first.session_id == session]
         got = [v for v in windows.item[row] if v is not None]
-        assert got == want
+        # The session's first k events last; before them only other sessions' earlier events.
+        assert got[-k:] == list(own.item_id.iloc[:k])
+        moment = own.ts.iloc[k - 1]
+        earlier = frame[(frame.user_id == own.user_id.iloc[0]) & (frame.session_id != session)
+                        & (frame.ts < moment)]  # fmt: skip
+        assert got[:-k] == list(earlier.item_id.iloc[-(10 - k) :]) if len(earlier) else not got[:-k]
+
+
+# --- the runs layer: same examples, same leaderboard, scoring with a sequence model ----------
+
+
+@pytest.mark.slow
+def test_predict_ranks_sequence_models_beside_lightgbm_and_scores_with_them(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.prepare import PrepareConfig, prepare_events
+    from shopseq.runs.predict import (
+        PredictConfig,
+        _current_examples,
+        _score_table,
+        _sequence_configs,
+        _with_windows,
+        build_task_examples,
+        predict_users,
+    )
+    from shopseq.sequences import LabelConfig, SnapshotConfig, event_time_range, plan_snapshots
+    from shopseq.store import open_store
+    from shopseq.synthetic import GeneratorConfig, generate_events, write_events
+    from shopseq.users.train import train_task
+
+    generated = GeneratorConfig(n_events=20_000, n_days=45, seed=4)
+    write_events(generate_events(generated), tmp_path / "e.parquet", generated)
+    store_path = tmp_path / "s.duckdb"
+    with open_store(store_path, threads=1) as store:
+        ingest_files([tmp_path / "e.parquet"], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]),
+                     store)  # fmt: skip
+        prepare_events(store, PrepareConfig())
+    span = timedelta(days=3)
+    config = PredictConfig(
+        task="next-time",
+        labels=LabelConfig(next_event_horizon=span, purchase_horizon=span, churn_horizon=span,
+                           spend_horizon=span),
+        snapshots=SnapshotConfig(n_train=3, step=span),
+        n_estimators=20,
+        models=("lightgbm", "gru", "sasrec"),
+        sequence=SequenceConfig(hidden_size=8, max_len=10, min_steps=20, n_epochs=1),
+        out=tmp_path / "run",
+    )  # fmt: skip
+    result = predict_users(config, store_path)
+    names = {row["model"] for row in result.leaderboard.rows}
+    assert {"lightgbm", "gru", "sasrec", "median_gap"} <= names
+    assert (tmp_path / "run" / "sequence" / "gru" / "weights.pt").is_file()
+    assert SequenceModel.load(tmp_path / "run" / "sequence" / "sasrec").horizon_ == 3 * 86_400
+    # Scoring owners now with a sequence model (as when it is chosen on validation).
+    with open_store(store_path, read_only=True, threads=1) as store:
+        events = store.table("events_prepared")
+        plan = plan_snapshots(*event_time_range(events), config.labels, config.snapshots)
+        train, valid, test = (_with_windows(events, e, config)
+                              for e in build_task_examples(events, config, plan))  # fmt: skip
+        trained = train_task(TASKS["next-time"], train, valid, test, config.labels,
+                             sequence=_sequence_configs(config))  # fmt: skip
+        trained = replace(trained, leaderboard=replace(trained.leaderboard, chosen="gru"))
+        current = _current_examples(events, config, plan, trained, test)
+        scored, score = _score_table(trained, current, config)
+    assert current.windows is not None and len(current) == scored.num_rows > 0
+    assert set(scored.column("model").to_pylist()) == {"gru"}
+    assert np.all((score >= 0) & (score <= 3 * 86_400))
+    assert "sequence model" in scored.column("reasons")[int(np.argmax(score))].as_py()

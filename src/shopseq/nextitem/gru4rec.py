@@ -188,9 +188,7 @@ class GRU4RecNet(nn.Module):
             new.append(x)
         return new
 
-    def final_state(
-        self, items: torch.Tensor, inputs: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def final_state(self, items: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
         """Last layer's state after time-major histories (T, B); item 0 leaves a row's state as is.
 
         ``inputs`` (T, B, n_input), when given, replaces the item embeddings (the per-user

@@ -7,9 +7,9 @@ The encoders are the next-item models' own networks, imported, not copied:
 action-type embedding, an item embedding, a category embedding (items and categories seen at least
 ``min_count`` times in the training windows; the rest share one "rare" row) and a linear map of the
 log gap since the owner's previous event. The encoder reads the owner's last ``max_len`` events
-*before the cut-off* (for session intent, the session's first ``k`` events), built in the store by
-:func:`event_windows`; the state after the most recent event, with the log time from that event to
-the cut-off, goes to one head per task:
+*before the cut-off* (for session intent, the session's first ``k`` events after the owner's
+earlier ones), built in the store by :func:`event_windows`; the state after the most recent
+event, with the log time from that event to the cut-off, goes to one head per task:
 
 * **next action**: a softmax over the action types (cross-entropy);
 * **time to next event**: a **log-normal** head, ``log T ~ Normal(mu, sigma)``, fitted by maximum
@@ -116,8 +116,9 @@ def event_windows(
     """Read each example's events in the store: the last ``max_len`` before its cut-off.
 
     Owner examples (``user_id``, ``cutoff``) read the owner's events strictly before the cut-off;
-    session-prefix examples (``user_id``, ``session_id``, ``k``) read the session's first ``k``
-    events (what the prefix features read; the ``k``-th is the moment of prediction).
+    session-prefix examples (``user_id``, ``session_id``, ``k``, ``cutoff``) read the session's
+    first ``k`` events (the ``k``-th is the moment of prediction, ``cutoff``) and the owner's
+    events of other sessions strictly before the cut-off.
 
     Args:
         events: Prepared events.
@@ -152,11 +153,11 @@ def event_windows(
                 }
             )
         )
+        same = base[SESSION_ID] == key._key_session
         joined = base.inner_join(
             key,
             (base[USER_ID] == key._key_user)
-            & (base[SESSION_ID] == key._key_session)
-            & (base._pos < key._key_k),
+            & ((same & (base._pos < key._key_k)) | (~same & (base[TS] < key._key_cut))),
         )
     else:
         key = ibis.memtable(
@@ -168,9 +169,7 @@ def event_windows(
                 }
             )
         )
-        joined = base.inner_join(
-            key, (base[USER_ID] == key._key_user) & (base[TS] < key._key_cut)
-        )
+        joined = base.inner_join(key, (base[USER_ID] == key._key_user) & (base[TS] < key._key_cut))
     latest = ibis.window(
         group_by=joined._row,
         order_by=[ibis.desc(joined[TS]), ibis.desc(joined[SOURCE_FILE_ID]),
@@ -348,7 +347,8 @@ def _network(config: SequenceConfig, n_items: int, n_categories: int, n_out: int
             x = self.action(action) + self.item(item) + self.category(category)
             x = (x + self.gap(gap.unsqueeze(-1))) * valid  # (B, T, d)
             if config.encoder == "gru":
-                state = self.encoder.final_state(action.T, inputs=x.transpose(0, 1))  # (B, d)
+                gru: Any = self.encoder
+                state = gru.final_state(action.T, inputs=x.transpose(0, 1))  # (B, d)
             else:
                 state = self.encoder(action, inputs=x)[:, -1, :]  # (B, d)
             out: torch.Tensor = self.head(torch.cat([state, elapsed.unsqueeze(-1)], dim=1))
@@ -461,13 +461,13 @@ class SequenceModel:
             net.eval()
         self.net_ = net
         self.calibration_ = None
-        if self.task.kind == "binary" and c.calibration == "isotonic" and valid is not None:
-            if len(valid) and len(np.unique(valid.y)) == 2:
-                from sklearn.isotonic import IsotonicRegression
+        binary = self.task.kind == "binary" and c.calibration == "isotonic"
+        if binary and valid is not None and len(valid) and len(np.unique(valid.y)) == 2:
+            from sklearn.isotonic import IsotonicRegression
 
-                iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-                iso.fit(self.raw(valid), valid.y)
-                self.calibration_ = (iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist())
+            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+            iso.fit(self.raw(valid), valid.y)
+            self.calibration_ = (iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist())
         return self
 
     def _init_output(self, net: Any, train: Examples) -> None:
@@ -547,7 +547,8 @@ class SequenceModel:
         if self.calibration_ is None:
             sigmoid: np.ndarray = 1.0 / (1.0 + np.exp(-raw))
             return sigmoid
-        calibrated: np.ndarray = np.interp(raw, *map(np.asarray, self.calibration_))
+        xs, ys = self.calibration_
+        calibrated: np.ndarray = np.interp(raw, np.asarray(xs), np.asarray(ys))
         return calibrated
 
     def save(self, directory: Path) -> None:
