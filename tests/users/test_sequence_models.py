@@ -14,9 +14,11 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import lognorm
 
+from shopseq.errors import ConfigError
 from shopseq.metrics.classification import macro_f1, mean_absolute_error, roc_auc
 from shopseq.nextitem.gru4rec import GRU4RecConfig, GRU4RecNet
 from shopseq.nextitem.sasrec import SASRecConfig, SASRecNet
+from shopseq.runs.sequence_encoders import SEQUENCE_ENCODERS
 from shopseq.schema import ACTION_CODES, Action
 from shopseq.training import torch_threads
 from shopseq.users.baselines import ActionMarkov
@@ -29,6 +31,7 @@ from shopseq.users.sequence import (
 )
 from shopseq.users.tasks import TASKS, Examples
 
+GRU = SEQUENCE_ENCODERS["gru"]
 SMALL = SequenceConfig(hidden_size=16, max_len=6, batch_size=64, min_steps=250, dropout=0.0)
 
 
@@ -140,7 +143,8 @@ def test_next_action_head_sees_a_second_order_signal_markov_cannot(encoder: str)
         return _examples(_windows(actions, np.full((n, 6), 60.0)), y)
 
     train, valid, test = make(2000), make(300), make(1000)
-    model = SequenceModel(TASKS["next-action"], SMALL.model_copy(update={"encoder": encoder}))
+    config = SMALL.model_copy(update={"encoder": encoder})
+    model = SequenceModel(TASKS["next-action"], config, SEQUENCE_ENCODERS[encoder])
     predicted = model.fit(train, valid).predict(test)
     assert predicted.shape == (len(test), 7)
     np.testing.assert_allclose(predicted.sum(axis=1), 1.0, rtol=1e-5)
@@ -164,7 +168,7 @@ def test_time_head_learns_habitual_gaps_a_constant_cannot() -> None:
     horizon = 2 * 86_400.0
     train, test = _habits(rng, 2000, horizon), _habits(rng, 1000, horizon)
     config = SMALL.model_copy(update={"horizon_seconds": horizon})
-    predicted = SequenceModel(TASKS["next-time"], config).fit(train).predict(test)
+    predicted = SequenceModel(TASKS["next-time"], config, GRU).fit(train).predict(test)
     assert predicted.max() <= horizon
     ours = mean_absolute_error(test.y, predicted)
     constant = mean_absolute_error(test.y, np.full(len(test), np.median(train.y)))
@@ -177,10 +181,10 @@ def test_censored_flags_change_the_time_head_fit() -> None:
     train = _habits(rng, 1500, horizon)
     assert 0.2 < 1 - train.observed.mean() < 0.6
     config = SMALL.model_copy(update={"horizon_seconds": 10 * horizon})  # no cap on the median
-    as_censored = SequenceModel(TASKS["next-time"], config).fit(train).predict(train)
+    as_censored = SequenceModel(TASKS["next-time"], config, GRU).fit(train).predict(train)
     all_observed = Examples(train.keys, train.features, train.feature_names, train.y,
                             np.ones(len(train), bool), train.windows)  # fmt: skip
-    as_events = SequenceModel(TASKS["next-time"], config).fit(all_observed).predict(train)
+    as_events = SequenceModel(TASKS["next-time"], config, GRU).fit(all_observed).predict(train)
     daily = train.windows is not None and train.windows.gap[:, -1] > np.log1p(3600)
     # A censored daily returner is known to come back after the horizon: its median goes past it.
     assert np.median(as_censored[daily]) > horizon > np.median(as_events[daily])
@@ -199,7 +203,7 @@ def test_binary_head_learns_a_path_signal_and_calibrates_on_validation() -> None
         return _examples(_windows(actions, dwell), y)
 
     train, valid, test = make(2000), make(1000), make(1000)
-    model = SequenceModel(TASKS["session-intent"], SMALL).fit(train, valid)
+    model = SequenceModel(TASKS["session-intent"], SMALL, GRU).fit(train, valid)
     predicted = model.predict(test)
     assert model.calibration_ is not None and 0 <= predicted.min() <= predicted.max() <= 1
     assert roc_auc(test.y, predicted) > 0.7
@@ -210,15 +214,17 @@ def test_sequence_model_saves_loads_and_refuses_misuse(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     train = _habits(rng, 300, 86_400.0)
     config = SMALL.model_copy(update={"min_steps": 10, "encoder": "sasrec"})
-    model = SequenceModel(TASKS["next-time"], config).fit(train)
+    model = SequenceModel(TASKS["next-time"], config, SEQUENCE_ENCODERS["sasrec"]).fit(train)
     model.save(tmp_path / "m")
-    again = SequenceModel.load(tmp_path / "m")
+    again = SequenceModel.load(tmp_path / "m", SEQUENCE_ENCODERS["sasrec"])
     np.testing.assert_allclose(again.predict(train), model.predict(train), rtol=1e-6)
     with pytest.raises(Exception, match="windows"):
         model.predict(Examples(train.keys, train.features, train.feature_names, train.y,
                                train.observed))  # fmt: skip
     with pytest.raises(Exception, match="clv"):
         SequenceModel(TASKS["clv"])
+    with pytest.raises(ConfigError, match="encoder"):
+        SequenceModel(TASKS["next-time"], config).fit(train)
 
 
 # --- windows read only events before the cut-off --------------------------------------------
@@ -345,7 +351,10 @@ def test_predict_ranks_sequence_models_beside_lightgbm_and_scores_with_them(
     names = {row["model"] for row in result.leaderboard.rows}
     assert {"lightgbm", "gru", "sasrec", "median_gap"} <= names
     assert (tmp_path / "run" / "sequence" / "gru" / "weights.pt").is_file()
-    assert SequenceModel.load(tmp_path / "run" / "sequence" / "sasrec").horizon_ == 3 * 86_400
+    saved = SequenceModel.load(
+        tmp_path / "run" / "sequence" / "sasrec", SEQUENCE_ENCODERS["sasrec"]
+    )
+    assert saved.horizon_ == 3 * 86_400
     # Scoring owners now with a sequence model (as when it is chosen on validation).
     with open_store(store_path, read_only=True, threads=1) as store:
         events = store.table("events_prepared")
@@ -353,7 +362,8 @@ def test_predict_ranks_sequence_models_beside_lightgbm_and_scores_with_them(
         train, valid, test = (_with_windows(events, e, config)
                               for e in build_task_examples(events, config, plan))  # fmt: skip
         trained = train_task(TASKS["next-time"], train, valid, test, config.labels,
-                             sequence=_sequence_configs(config))  # fmt: skip
+                             sequence={n: SequenceModel(TASKS["next-time"], c, SEQUENCE_ENCODERS[n])
+                                       for n, c in _sequence_configs(config).items()})  # fmt: skip
         trained = replace(trained, leaderboard=replace(trained.leaderboard, chosen="gru"))
         current = _current_examples(events, config, plan, trained, test)
         scored, score = _score_table(trained, current, config)

@@ -39,6 +39,7 @@ from shopseq.artifacts import atomic_path, atomic_write_json
 from shopseq.errors import InputError
 from shopseq.prepare import PREPARED_TABLE
 from shopseq.runs.rundir import RunDir
+from shopseq.runs.sequence_encoders import SEQUENCE_ENCODERS
 from shopseq.schema import SESSION_ID, USER_ID
 from shopseq.sequences import (
     CUTOFF,
@@ -59,7 +60,7 @@ from shopseq.users.baselines import FeatureRule
 from shopseq.users.clv import BGNBD, GammaGamma
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard
 from shopseq.users.reasons import describe_feature, reason_sentences
-from shopseq.users.sequence import SEQUENCE_MODELS, SequenceConfig, event_windows
+from shopseq.users.sequence import SEQUENCE_MODELS, SequenceConfig, SequenceModel, event_windows
 from shopseq.users.summary import customer_summary
 from shopseq.users.tasks import ACTION_NAMES, TASKS, Examples, TaskSpec, examples_from_table
 from shopseq.users.train import GBM_NAME, TrainedTask, default_gbm_config, train_task
@@ -523,7 +524,10 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
             config.labels,
             gbm=gbm,
             evaluation=config.evaluation,
-            sequence=sequence,
+            sequence={
+                name: SequenceModel(task, c, SEQUENCE_ENCODERS[name])
+                for name, c in sequence.items()
+            },
         )
         seconds["train_and_evaluate"] = time.perf_counter() - started
         started = time.perf_counter()

@@ -1,15 +1,17 @@
 """Sequence models of the per-user tasks: the next-item encoders with per-user heads.
 
-The encoders are the next-item models' own networks, imported, not copied:
-``gru`` runs :class:`~shopseq.nextitem.gru4rec.GRU4RecNet`'s cells and ``sasrec`` runs
-:class:`~shopseq.nextitem.sasrec.SASRecNet`'s causal Transformer blocks, both fed through their
-``inputs`` hook with an event vector instead of an item embedding. An event vector is the sum of an
-action-type embedding, an item embedding, a category embedding (items and categories seen at least
-``min_count`` times in the training windows; the rest share one "rare" row) and a linear map of the
-log gap since the owner's previous event. The encoder reads the owner's last ``max_len`` events
-*before the cut-off* (for session intent, the session's first ``k`` events after the owner's
-earlier ones), built in the store by :func:`event_windows`; the state after the most recent
-event, with the log time from that event to the cut-off, goes to one head per task:
+The encoders are the next-item models' own networks, imported, not copied: ``gru`` runs
+``nextitem.gru4rec.GRU4RecNet``'s cells and ``sasrec`` runs ``nextitem.sasrec.SASRecNet``'s causal
+Transformer blocks, both fed through their ``inputs`` hook with an event vector instead of an item
+embedding. ``users`` may not import ``nextitem`` (sibling stages in the import contract), so the
+model takes its encoder as an argument (:data:`EncoderFactory`); ``runs.sequence_encoders`` holds
+the two adapters. An event vector is the sum of an action-type embedding, an item embedding, a
+category embedding (items and categories seen at least ``min_count`` times in the training windows;
+the rest share one "rare" row) and a linear map of the log gap since the owner's previous event.
+The encoder reads the owner's last ``max_len`` events *before the cut-off* (for session intent, the
+session's first ``k`` events after the owner's earlier ones), built in the store by
+:func:`event_windows`; the state after the most recent event, with the log time from that event to
+the cut-off, goes to one head per task:
 
 * **next action**: a softmax over the action types (cross-entropy);
 * **time to next event**: a **log-normal** head, ``log T ~ Normal(mu, sigma)``, fitted by maximum
@@ -31,6 +33,7 @@ scored table says which events the model read, not why it scored as it did (docs
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -42,7 +45,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopseq.artifacts import atomic_dir, atomic_write_json, read_json
-from shopseq.errors import ArtifactError, InputError, check_is_fitted
+from shopseq.errors import ArtifactError, ConfigError, InputError, check_is_fitted
 from shopseq.schema import (
     ACTION,
     ACTION_CODES,
@@ -59,6 +62,7 @@ from shopseq.users.tasks import ACTION_NAMES, Examples, TaskSpec
 
 __all__ = [
     "SEQUENCE_MODELS",
+    "EncoderFactory",
     "EventWindows",
     "SequenceConfig",
     "SequenceModel",
@@ -68,6 +72,10 @@ __all__ = [
 
 #: Sequence model name (``shopseq predict --model``) -> the next-item encoder it reuses.
 SEQUENCE_MODELS: dict[str, str] = {"gru": "GRU4RecNet", "sasrec": "SASRecNet"}
+
+#: Builds an encoder module from the config: ``forward(events (B, T) int, 0 = padding,
+#: left-padded; inputs (B, T, hidden_size)) -> (B, hidden_size)``, the state after the latest event.
+EncoderFactory = Callable[["SequenceConfig"], Any]
 
 _WEIGHTS = "weights.pt"
 _META = "sequence.json"
@@ -298,12 +306,11 @@ def lognormal_nll(mu: Any, log_sigma: Any, seconds: Any, observed: Any) -> Any:
     return -torch.where(observed, log_pdf, log_survival).mean()
 
 
-def _network(config: SequenceConfig, n_items: int, n_categories: int, n_out: int) -> Any:
+def _network(
+    config: SequenceConfig, encoder: EncoderFactory, n_items: int, n_categories: int, n_out: int
+) -> Any:
     import torch
     from torch import nn
-
-    from shopseq.nextitem.gru4rec import GRU4RecConfig, GRU4RecNet
-    from shopseq.nextitem.sasrec import SASRecConfig, SASRecNet
 
     d = config.hidden_size
 
@@ -316,21 +323,7 @@ def _network(config: SequenceConfig, n_items: int, n_categories: int, n_out: int
             self.item = nn.Embedding(n_items, d, padding_idx=0)
             self.category = nn.Embedding(n_categories, d, padding_idx=0)
             self.gap = nn.Linear(1, d)
-            self.encoder: nn.Module
-            if config.encoder == "gru":
-                # n_items=1: the encoder's own item tables are unused (inputs are given).
-                self.encoder = GRU4RecNet(
-                    1, GRU4RecConfig(layers=(d,), constrained_embedding=False, embedding=d,
-                                     optimizer="adam")
-                )  # fmt: skip
-            else:
-                self.encoder = SASRecNet(
-                    1,
-                    SASRecConfig(
-                        max_len=config.max_len, hidden_size=d, n_blocks=config.n_blocks,
-                        dropout=config.dropout,
-                    ),
-                )  # fmt: skip
+            self.encoder = encoder(config)
             self.head = nn.Sequential(
                 nn.Linear(d + 1, d), nn.ReLU(), nn.Dropout(config.dropout), nn.Linear(d, n_out)
             )
@@ -346,11 +339,7 @@ def _network(config: SequenceConfig, n_items: int, n_categories: int, n_out: int
             valid = (action > 0).unsqueeze(-1)  # (B, T, 1)
             x = self.action(action) + self.item(item) + self.category(category)
             x = (x + self.gap(gap.unsqueeze(-1))) * valid  # (B, T, d)
-            if config.encoder == "gru":
-                gru: Any = self.encoder
-                state = gru.final_state(action.T, inputs=x.transpose(0, 1))  # (B, d)
-            else:
-                state = self.encoder(action, inputs=x)[:, -1, :]  # (B, d)
+            state = self.encoder(action, x)  # (B, d)
             out: torch.Tensor = self.head(torch.cat([state, elapsed.unsqueeze(-1)], dim=1))
             return out
 
@@ -367,9 +356,16 @@ class SequenceModel:
     Args:
         task: The task (next-action, next-time, purchase, churn or session-intent).
         config: Hyper-parameters.
+        encoder: Builds the encoder (``runs.sequence_encoders.SEQUENCE_ENCODERS[name]``); needed
+            to fit.
     """
 
-    def __init__(self, task: TaskSpec, config: SequenceConfig | None = None) -> None:
+    def __init__(
+        self,
+        task: TaskSpec,
+        config: SequenceConfig | None = None,
+        encoder: EncoderFactory | None = None,
+    ) -> None:
         if task.name == "clv":
             raise InputError(
                 "the sequence models predict next-action, next-time, purchase, churn and "
@@ -377,6 +373,7 @@ class SequenceModel:
             )
         self.task = task
         self.config = config or SequenceConfig()
+        self.encoder = encoder
         self.net_: Any = None
         self.items_: list[str] = []
         self.categories_: list[str] = []
@@ -430,6 +427,8 @@ class SequenceModel:
             raise InputError("a sequence model needs training examples; got none")
         if self.task.kind == "binary" and len(np.unique(train.y)) < 2:
             raise InputError("the binary training labels have one class only")
+        if self.encoder is None:
+            raise ConfigError("a sequence model needs its encoder (runs.sequence_encoders)")
         c = self.config
         self.items_ = _vocabulary(windows.item, c)
         self.categories_ = _vocabulary(windows.category, c)
@@ -440,7 +439,9 @@ class SequenceModel:
         observed = torch.from_numpy(np.asarray(train.observed, bool))
         rng = np.random.default_rng(c.seed)
         with seeded_torch(c.seed, c.threads):
-            net = _network(c, len(self.items_) + 2, len(self.categories_) + 2, self._n_out)
+            net = _network(
+                c, self.encoder, len(self.items_) + 2, len(self.categories_) + 2, self._n_out
+            )
             self._init_output(net, train)
             optimiser = torch.optim.Adam(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
             net.train()
@@ -577,11 +578,12 @@ class SequenceModel:
             )
 
     @classmethod
-    def load(cls, directory: Path) -> SequenceModel:
+    def load(cls, directory: Path, encoder: EncoderFactory) -> SequenceModel:
         """Rebuild a model written by :meth:`save`.
 
         Args:
             directory: The model directory.
+            encoder: The encoder it was fitted with (``config.encoder`` names it).
 
         Returns:
             The fitted model.
@@ -601,7 +603,7 @@ class SequenceModel:
             state = torch.load(directory / _WEIGHTS, weights_only=True)
         except (OSError, ValueError, RuntimeError) as err:
             raise ArtifactError(f"cannot load a sequence model from {directory}: {err}") from err
-        model = cls(task_spec(meta["task"]), SequenceConfig(**meta["config"]))
+        model = cls(task_spec(meta["task"]), SequenceConfig(**meta["config"]), encoder)
         model.items_, model.categories_ = list(meta["items"]), list(meta["categories"])
         model.horizon_ = meta["horizon"]
         model.calibration_ = (
@@ -611,7 +613,7 @@ class SequenceModel:
         )
         model.losses_ = list(meta["losses"])
         net = _network(
-            model.config, len(model.items_) + 2, len(model.categories_) + 2, model._n_out
+            model.config, encoder, len(model.items_) + 2, len(model.categories_) + 2, model._n_out
         )
         net.load_state_dict(state)
         net.eval()

@@ -17,7 +17,7 @@ from shopseq.sequences import LabelConfig
 from shopseq.users.baselines import UserModel, baselines_for
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard, evaluate_predictions
 from shopseq.users.gbm import GBM, GBMConfig
-from shopseq.users.sequence import SequenceConfig, SequenceModel
+from shopseq.users.sequence import SequenceModel
 from shopseq.users.tasks import Examples, TaskSpec
 
 __all__ = ["GBM_NAME", "TrainedTask", "default_gbm_config", "train_task"]
@@ -93,7 +93,7 @@ def train_task(
     *,
     gbm: GBMConfig | None = None,
     evaluation: EvaluationConfig | None = None,
-    sequence: dict[str, SequenceConfig] | None = None,
+    sequence: dict[str, SequenceModel] | None = None,
 ) -> TrainedTask:
     """Fit LightGBM (calibrated on ``valid``) and the baselines on ``train``; evaluate on ``test``.
 
@@ -108,7 +108,7 @@ def train_task(
         labels: The label horizons (the baselines need them).
         gbm: LightGBM settings (default :func:`default_gbm_config`).
         evaluation: Bootstrap and thresholds.
-        sequence: Name -> config of each sequence model to fit beside LightGBM.
+        sequence: Name -> unfitted sequence model (with its encoder) to fit beside LightGBM.
 
     Returns:
         The fitted models and the leaderboard.
@@ -127,10 +127,7 @@ def train_task(
             skipped[name] = str(err)
     if not baselines:
         raise InputError(f"no baseline of {task.name} can be fitted on this data: {skipped}")
-    sequence_models = {
-        name: SequenceModel(task, config).fit(train, valid)
-        for name, config in (sequence or {}).items()
-    }
+    sequence_models = {name: m.fit(train, valid) for name, m in (sequence or {}).items()}
     models: dict[str, UserModel | GBM | SequenceModel] = {
         GBM_NAME: model,
         **sequence_models,
