@@ -482,9 +482,8 @@ def _sequence_lines(data: Any) -> list[str]:
         f"{data['events']:,} generated events, 7-day horizons, three training snapshots. `gru` and "
         "`sasrec` are GRU4Rec's and SASRec's encoders (imported from `nextitem`) over the owner's "
         "last 50 events before the cut-off, with a softmax (next action), a censored log-normal "
-        "(next time) or an isotonic-calibrated logistic head (session intent); seed 0, "
-        "`python benchmarks/per_user.py --parts sequence --sequence-threads "
-        f"{data['meta']['threads']}`.",
+        "(next time) or an isotonic-calibrated logistic head (session intent); seed 0, torch "
+        f"threads {data['meta']['threads']}, run with `nice -n 10 {data['meta']['command']}`.",
         "",
         _meta_line(data.get("meta")),
         "",
