@@ -10,6 +10,9 @@ resumed and reported separately):
     planted     every task on a generated log with planted per-user signals (known truth)
     speed       a generated store of 1 M users: features + LightGBM scoring of everyone, and
                 TreeSHAP reasons for the top 10 k
+    sequence    the sequence models (GRU4Rec's and SASRec's encoders with per-user heads) beside
+                LightGBM and the best baseline, on one generated log with planted signals
+                (next action, next time, session intent; --sequence-threads torch threads)
 
     nice -n 10 python benchmarks/per_user.py                      # everything, then the report
     python benchmarks/per_user.py --parts cdnow real --no-report
@@ -297,6 +300,70 @@ def part_planted() -> dict[str, Any]:
         return {"events": events.num_rows, "tasks": tasks_out, "meta": _finish(meta)}
 
 
+def part_sequence(threads: int, n_events: int) -> dict[str, Any]:
+    """Sequence models beside LightGBM and the baselines on a generated log (planted signals)."""
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.prepare import PrepareConfig, prepare_events
+    from shopseq.runs.predict import PredictConfig, predict_users
+    from shopseq.sequences import LabelConfig, SnapshotConfig
+    from shopseq.store import open_store
+    from shopseq.synthetic import GeneratorConfig, generate_events_with_truth, write_events
+
+    config = GeneratorConfig(n_events=n_events, seed=11, plant_user_signals=True)
+    meta = _meta(threads)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        events, _ = generate_events_with_truth(config)
+        write_events(events, root / "events.parquet", config)
+        path = root / "s.duckdb"
+        with open_store(path, threads=1) as store:
+            ingest_files(
+                [root / "events.parquet"], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
+            )
+            prepare_events(store, PrepareConfig())
+        span = timedelta(days=7)
+        labels = LabelConfig(
+            next_event_horizon=span, purchase_horizon=span, churn_horizon=span, spend_horizon=span
+        )
+        for task in ("next-action", "next-time", "session-intent"):
+            started = time.perf_counter()
+            result = predict_users(
+                PredictConfig(
+                    task=task,
+                    labels=labels,
+                    snapshots=SnapshotConfig(n_train=3, step=span),
+                    models=("lightgbm", "gru", "sasrec"),
+                    threads=threads,
+                    out=root / f"predict-{task}",
+                ),
+                path,
+            )
+            board = result.leaderboard
+            rows = {r["model"]: r for r in board.rows}
+            out[task] = {
+                "primary": board.primary,
+                "best_baseline": board.best_baseline,
+                "chosen": board.chosen,
+                "counts": result.counts,
+                "seconds": result.seconds,
+                "wall_s": time.perf_counter() - started,
+                "rows": {
+                    name: {"test": rows[name]["test"], "ci": rows[name]["ci"],
+                           "vs_best_baseline": rows[name].get("vs_best_baseline")}
+                    for name in ("lightgbm", "gru", "sasrec", board.best_baseline)
+                },
+            }  # fmt: skip
+            p = board.primary
+            print(
+                f"  {task}: " + ", ".join(
+                    f"{n} {r['test'][p]:.4f}" for n, r in out[task]["rows"].items()
+                ) + f" ({out[task]['wall_s']:.0f} s)",
+                flush=True,
+            )  # fmt: skip
+    return {"events": events.num_rows, "tasks": out, "meta": _finish(meta)}
+
+
 def part_speed(n_users: int, threads: int) -> dict[str, Any]:
     """Score every user of a generated 1 M-user store: features, LightGBM, TreeSHAP top 10 k.
 
@@ -406,6 +473,42 @@ def _not_beaten(datasets: Any) -> list[str]:
     return [" ".join(out), ""] if out else []
 
 
+def _sequence_lines(data: Any) -> list[str]:
+    if not data:
+        return []
+    lines = [
+        "### Sequence models beside LightGBM and the best baseline (generated log, planted)",
+        "",
+        f"{data['events']:,} generated events, 7-day horizons, three training snapshots. `gru` and "
+        "`sasrec` are GRU4Rec's and SASRec's encoders (imported from `nextitem`) over the owner's "
+        "last 50 events before the cut-off, with a softmax (next action), a censored log-normal "
+        "(next time) or an isotonic-calibrated logistic head (session intent); seed 0, torch "
+        f"threads {data['meta']['threads']}, run with `nice -n 10 {data['meta']['command']}`.",
+        "",
+        _meta_line(data.get("meta")),
+        "",
+        "| task | metric | test examples | LightGBM | gru | sasrec | best baseline | baseline | "
+        "gru vs baseline (p) | sasrec vs baseline (p) | chosen | wall s |",
+        "|---|---|---:|---:|---:|---:|---|---:|---|---|---|---:|",
+    ]
+    for task, row in data["tasks"].items():
+        p = row["primary"]
+        r = row["rows"]
+
+        def versus(name: str, r: dict[str, Any] = r) -> str:
+            v = r[name].get("vs_best_baseline") or {}
+            return f"{_fmt(v.get('diff'))} ({_fmt(v.get('p_value'), 2)})"
+
+        lines.append(
+            f"| {task} | {p} | {row['counts']['test']:,} | {_fmt(r['lightgbm']['test'][p])} | "
+            f"{_fmt(r['gru']['test'][p])} | {_fmt(r['sasrec']['test'][p])} | "
+            f"{row['best_baseline']} | {_fmt(r[row['best_baseline']]['test'][p])} | "
+            f"{versus('gru')} | {versus('sasrec')} | {row['chosen']} | {row['wall_s']:.0f} |"
+        )
+    lines.append("")
+    return lines
+
+
 def _report() -> None:
     lines = [
         "## Per-user predictions",
@@ -505,6 +608,7 @@ def _report() -> None:
                 for k, v in sorted(positions.items(), key=lambda kv: int(kv[0]))
             )
             lines += [f"Session intent on {name}, ROC-AUC by prefix length: {cells}.", ""]
+    lines += _sequence_lines(_load("sequence"))
     lines += ["Not run: " + "; ".join(f"{n} ({why})" for n, why in NOT_RUN) + ".", ""]
     speed = _load("speed")
     if speed:
@@ -535,6 +639,12 @@ def main() -> None:
     parser.add_argument("--parts", nargs="*", default=["cdnow", "real", "planted", "speed"])
     parser.add_argument("--users", type=int, default=1_000_000, help="users of the speed store")
     parser.add_argument("--speed-threads", type=int, default=2, help="threads of the speed part")
+    parser.add_argument(
+        "--sequence-threads", type=int, default=1, help="torch threads of the sequence part"
+    )
+    parser.add_argument(
+        "--sequence-events", type=int, default=200_000, help="events of the sequence part's log"
+    )
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
@@ -550,6 +660,8 @@ def main() -> None:
                 _save("planted", part_planted())
             elif part == "speed":
                 _save("speed", part_speed(args.users, args.speed_threads))
+            elif part == "sequence":
+                _save("sequence", part_sequence(args.sequence_threads, args.sequence_events))
     if not args.no_report:
         _report()
 

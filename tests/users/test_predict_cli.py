@@ -68,6 +68,8 @@ def test_predict_churn_writes_scores_reasons_and_the_leaderboard(
         (["predict", "churn", "--horizon", "soon"], "--horizon: 'soon' is not a duration"),
         (["predict", "churn", "--positions", "1,x"], "--positions: '1,x' is not a list"),
         (["predict", "churn", "--train-snapshots", "9", "--horizon", "10d"], "training snapshots"),
+        (["predict", "churn", "--model", "lightgbm,lstm"], "--model: unknown model(s) ['lstm']"),
+        (["predict", "churn", "--model", "gru"], "--model: lightgbm is always fitted"),
     ],
 )
 def test_predict_rejects_bad_input_with_exit_2(

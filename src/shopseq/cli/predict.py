@@ -141,6 +141,18 @@ def predict(
     ] = "1,2,3,5,10",
     estimators: Annotated[int, typer.Option(min=1, help="LightGBM rounds.")] = 300,
     calibration: Annotated[str, typer.Option(help="isotonic, platt or none.")] = "isotonic",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Models beside the baselines, comma-separated: lightgbm (always) plus the "
+            "sequence models gru (GRU4Rec's encoder) and sasrec (SASRec's Transformer).",
+        ),
+    ] = "lightgbm",
+    sequence_epochs: Annotated[
+        int, typer.Option(min=1, help="Training epochs of the sequence models.")
+    ] = 4,
     resamples: Annotated[int, typer.Option(min=10, help="Bootstrap resamples.")] = 200,
     top: Annotated[int, typer.Option(min=0, help="Rows of the scored table to print.")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -151,6 +163,7 @@ def predict(
     from shopseq.runs.predict import PredictConfig, predict_users
     from shopseq.sequences import LabelConfig, SessionIntentConfig, SnapshotConfig
     from shopseq.users.evaluation import EvaluationConfig
+    from shopseq.users.sequence import SequenceConfig
 
     if task not in _TASKS:
         raise ConfigError(f"unknown task {task!r}; choose one of {', '.join(_TASKS)}")
@@ -178,12 +191,16 @@ def predict(
             evaluation=EvaluationConfig(n_resamples=resamples, seed=seed),
             n_estimators=estimators,
             calibration=calibration,
+            models=tuple(m.strip() for m in model.split(",") if m.strip()),
+            sequence=SequenceConfig(n_epochs=sequence_epochs),
             threads=threads or 1,
             seed=seed,
             out=out or Path("runs") / f"predict-{task}",
         )
     except ValidationError as err:
-        raise ConfigError(flag_errors(err, {"test_cutoff": "--test-cutoff"})) from err
+        raise ConfigError(
+            flag_errors(err, {"test_cutoff": "--test-cutoff", "models": "--model"})
+        ) from err
     with console.status(f"predict {task}: building examples, training, evaluating, scoring"):
         result = predict_users(config, store or default_store_path(), log=console.print)
     counts = result.counts

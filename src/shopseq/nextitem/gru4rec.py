@@ -192,8 +192,11 @@ class GRU4RecNet(nn.Module):
             new.append(x)
         return new
 
-    def final_state(self, items: torch.Tensor) -> torch.Tensor:
+    def final_state(self, items: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
         """Last layer's state after time-major histories (T, B); item 0 leaves a row's state as is.
+
+        ``inputs`` (T, B, n_input), when given, replaces the item embeddings (the per-user
+        sequence models feed their own event vectors); ``items > 0`` still marks the events.
 
         The arithmetic of :meth:`step` event by event (a padding event keeps the row's state),
         with the per-event overhead cut: the input vectors are gathered once, the cells run as
@@ -205,7 +208,8 @@ class GRU4RecNet(nn.Module):
         valid = items > 0  # (T, B)
         has_padding = (~valid).any(dim=1).tolist()  # per step: does some row hold padding
         table = self.Wy.weight if self.E is None else self.E.weight
-        inputs = F.embedding(items, table)  # (T, B, n_input), what self.Wy / self.E return
+        if inputs is None:
+            inputs = F.embedding(items, table)  # (T, B, n_input), what self.Wy / self.E return
         cells = cast(list[nn.GRUCell], list(self.cells))
         weights = [(c.weight_ih, c.weight_hh, c.bias_ih, c.bias_hh) for c in cells]
         hidden = self.init_hidden(items.shape[1])  # [(B, units)]

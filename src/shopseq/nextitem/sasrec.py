@@ -153,13 +153,18 @@ class SASRecNet(nn.Module):
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """Encode left-padded item windows (B, T) into one state per position (B, T, d)."""
+    def forward(self, items: torch.Tensor, inputs: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode left-padded item windows (B, T) into one state per position (B, T, d).
+
+        ``inputs`` (B, T, d), when given, replaces the scaled item embeddings (the per-user
+        sequence models feed their own event vectors); ``items > 0`` still marks the events.
+        """
         t = items.shape[1]
         valid = items > 0  # (B, T)
         # Windows are right-aligned: a window cut to its last t columns keeps its positions.
         positions = torch.arange(self.max_len - t, self.max_len, device=items.device)  # (T,)
-        x = self.item_emb(items) * self.scale + self.pos_emb(positions)  # (B, T, d)
+        embedded = self.item_emb(items) * self.scale if inputs is None else inputs  # (B, T, d)
+        x = embedded + self.pos_emb(positions)  # (B, T, d)
         x = self.drop(x) * valid.unsqueeze(-1)  # (B, T, d) padding stays zero
         causal = torch.ones(t, t, dtype=torch.bool, device=items.device).tril()  # (T, T)
         eye = torch.eye(t, dtype=torch.bool, device=items.device)  # (T, T)

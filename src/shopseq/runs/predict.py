@@ -12,7 +12,12 @@
    TreeSHAP reasons of the highest scores (for ``clv`` also BG/NBD + Gamma-Gamma CLV with
    bootstrap intervals);
 5. writes the run directory: ``config.json``, ``metrics.json`` and ``leaderboard.json`` (what the
-   report reads), ``model/`` (LightGBM), ``scored.parquet`` and ``scored.csv``.
+   report reads), ``model/`` (LightGBM), ``sequence/<name>/`` (each sequence model asked for),
+   ``scored.parquet`` and ``scored.csv``.
+
+With ``models`` naming sequence models (``gru``, ``sasrec``: the next-item encoders with per-user
+heads, ``users.sequence``), each example also gets its events before the cut-off, read in the
+store, and those models are fitted and ranked beside LightGBM and the baselines.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from shopseq.artifacts import atomic_path, atomic_write_json
 from shopseq.errors import InputError
 from shopseq.prepare import PREPARED_TABLE
 from shopseq.runs.rundir import RunDir
+from shopseq.runs.sequence_encoders import SEQUENCE_ENCODERS
 from shopseq.schema import SESSION_ID, USER_ID
 from shopseq.sequences import (
     CUTOFF,
@@ -54,6 +60,7 @@ from shopseq.users.baselines import FeatureRule
 from shopseq.users.clv import BGNBD, GammaGamma
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard
 from shopseq.users.reasons import describe_feature, reason_sentences
+from shopseq.users.sequence import SEQUENCE_MODELS, SequenceConfig, SequenceModel, event_windows
 from shopseq.users.summary import customer_summary
 from shopseq.users.tasks import ACTION_NAMES, TASKS, Examples, TaskSpec, examples_from_table
 from shopseq.users.train import GBM_NAME, TrainedTask, default_gbm_config, train_task
@@ -83,6 +90,22 @@ def _known_task(name: str) -> str:
 TaskName = Annotated[str, AfterValidator(_known_task)]
 
 
+def _known_models(names: tuple[str, ...]) -> tuple[str, ...]:
+    known = (GBM_NAME, *SEQUENCE_MODELS)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {list(known)}")
+    if GBM_NAME not in names:
+        raise ValueError(
+            f"{GBM_NAME} is always fitted (its features give the reasons); name it with the "
+            f"sequence models, e.g. {GBM_NAME},gru"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+ModelNames = Annotated[tuple[str, ...], AfterValidator(_known_models)]
+
+
 class PredictConfig(BaseModel):
     """``predict_users``: one per-user task, trained, evaluated and scored from the store.
 
@@ -97,8 +120,12 @@ class PredictConfig(BaseModel):
         clv: Horizon, period and discount of the CLV column (task ``clv``).
         n_estimators: LightGBM rounds.
         calibration: Binary tasks: ``isotonic``, ``platt`` or ``none`` (fitted on validation).
-        threads: LightGBM and DuckDB threads.
-        seed: Seed of LightGBM and the bootstrap.
+        models: Models fitted beside the baselines: ``lightgbm`` (always) and any of the
+            sequence models ``gru`` and ``sasrec``.
+        sequence: Hyper-parameters of the sequence models (``encoder``, ``seed``, ``threads``
+            and the horizon are set per model from this job).
+        threads: LightGBM, torch and DuckDB threads.
+        seed: Seed of LightGBM, the sequence models and the bootstrap.
         top_reasons: Reasons per scored owner.
         max_reasons: Reasons are computed for this many highest-scored owners at most.
         out: The run directory (replaced as a whole).
@@ -115,6 +142,8 @@ class PredictConfig(BaseModel):
     clv: ClvConfig = ClvConfig()
     n_estimators: int = Field(default=300, ge=1)
     calibration: Literal["isotonic", "platt", "none"] = "isotonic"
+    models: ModelNames = (GBM_NAME,)
+    sequence: SequenceConfig = SequenceConfig()
     threads: int = Field(default=1, ge=1)
     seed: int = Field(default=0, ge=0)
     top_reasons: int = Field(default=3, ge=1, le=10)
@@ -199,6 +228,33 @@ def build_task_examples(
     return train, valid, test
 
 
+def _sequence_configs(config: PredictConfig) -> dict[str, SequenceConfig]:
+    """Each sequence model's config: the job's template with its encoder, seed and threads."""
+    horizon = (
+        config.labels.next_event_horizon.total_seconds() if config.task == "next-time" else None
+    )
+    return {
+        name: config.sequence.model_copy(
+            update={
+                "encoder": name,
+                "seed": config.seed,
+                "threads": config.threads,
+                "horizon_seconds": horizon,
+            }
+        )
+        for name in config.models
+        if name in SEQUENCE_MODELS
+    }
+
+
+def _with_windows(events: ibis.Table, examples: Examples, config: PredictConfig) -> Examples:
+    """Attach the events before each example's cut-off (what the sequence models read)."""
+    grain = TASKS[config.task].grain
+    return examples.with_windows(
+        event_windows(events, examples.keys, grain, config.sequence.max_len)
+    )
+
+
 def _score_table(
     trained: TrainedTask, examples: Examples, config: PredictConfig
 ) -> tuple[pa.Table, np.ndarray]:
@@ -235,6 +291,17 @@ def _score_table(
                 long=config.features.long_window,
                 unit=unit,
             )
+        elif chosen in trained.sequence_models:
+            # Honest about what it can say: it read raw events, not the named features.
+            n_read = (subset.windows.action > 0).sum(axis=1) if subset.windows else None
+            sentences = [
+                [
+                    f"scored by the {chosen} sequence model from the last "
+                    f"{int(n_read[i]) if n_read is not None else '?'} events before the cut-off "
+                    "(no per-feature reasons: it reads events, not the named features)"
+                ]
+                for i in range(len(top))
+            ]
         else:
             sentences = [_baseline_reason(trained, chosen, subset, i) for i in range(len(top))]
         for row, text in zip(top, sentences, strict=True):
@@ -263,9 +330,12 @@ def _current_examples(
     if trained.task.grain == "session":
         return test
     table = _in_key_order(user_features(events, plan.data_end, config.features).to_pyarrow())
-    return examples_from_table(
+    current = examples_from_table(
         table, trained.task, feature_names=trained.gbm.feature_names_, unlabelled=True
     )
+    if trained.leaderboard.chosen in trained.sequence_models:
+        current = _with_windows(events, current, config)
+    return current
 
 
 def _add_clv(
@@ -435,6 +505,9 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
         )
         started = time.perf_counter()
         train, valid, test = build_task_examples(events, config, plan)
+        sequence = _sequence_configs(config)
+        if sequence:
+            train, valid, test = (_with_windows(events, e, config) for e in (train, valid, test))
         seconds["examples"] = time.perf_counter() - started
         log(f"examples: {len(train):,} train, {len(valid):,} valid, {len(test):,} test")
         started = time.perf_counter()
@@ -444,7 +517,17 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
             update["calibration"] = config.calibration
         gbm = gbm.model_copy(update=update)
         trained = train_task(
-            task, train, valid, test, config.labels, gbm=gbm, evaluation=config.evaluation
+            task,
+            train,
+            valid,
+            test,
+            config.labels,
+            gbm=gbm,
+            evaluation=config.evaluation,
+            sequence={
+                name: SequenceModel(task, c, SEQUENCE_ENCODERS[name])
+                for name, c in sequence.items()
+            },
         )
         seconds["train_and_evaluate"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -473,10 +556,19 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
             "seconds": seconds,
             "leaderboard": board.to_dict(),
             "feature_importance": trained.gbm.feature_importance(),
+            "sequence_models": {
+                name: {
+                    "config": m.config.model_dump(mode="json"),
+                    "train_loss_per_epoch": m.losses_,
+                }
+                for name, m in trained.sequence_models.items()
+            },
         }
         atomic_write_json(run.metrics, metrics)
         atomic_write_json(run.path / "leaderboard.json", report_artifact(task, board, scored))
         trained.gbm.save(run.model)
+        for name, model in trained.sequence_models.items():
+            model.save(run.path / "sequence" / name)
         _write_scored(run, scored)
     final = RunDir(Path(config.out))
     return PredictResult(final, task, plan, board, scored, counts, seconds)

@@ -8,8 +8,8 @@ NaN, which LightGBM treats as missing), the categorical ``last_action`` as its a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +32,9 @@ from shopseq.sequences.labels import (
     SESSION_PURCHASE,
     SPEND,
 )
+
+if TYPE_CHECKING:
+    from shopseq.users.sequence import EventWindows
 
 __all__ = ["ACTION_NAMES", "TASKS", "Examples", "TaskSpec", "examples_from_table", "task_spec"]
 
@@ -115,6 +118,8 @@ class Examples:
         y: (n,) labels: 0/1 (binary), action code (multiclass), float (regression).
         observed: (n,) bool: the label was observed (``next-time``: False where censored at
             the horizon; True elsewhere).
+        windows: The events before each cut-off, for the sequence models
+            (``users.sequence.event_windows``; ``None`` until attached with :meth:`with_windows`).
     """
 
     keys: pa.Table
@@ -122,6 +127,7 @@ class Examples:
     feature_names: tuple[str, ...]
     y: np.ndarray
     observed: np.ndarray
+    windows: EventWindows | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -159,7 +165,24 @@ class Examples:
             self.feature_names,
             self.y[index],
             self.observed[index],
+            None if self.windows is None else self.windows.take(index),
         )
+
+    def with_windows(self, windows: EventWindows) -> Examples:
+        """The same examples with the sequence models' event windows attached.
+
+        Args:
+            windows: One row per example, in example order.
+
+        Returns:
+            The examples with ``windows``.
+
+        Raises:
+            InputError: If the row counts differ.
+        """
+        if len(windows) != len(self):
+            raise InputError(f"{len(windows)} event windows for {len(self)} examples")
+        return replace(self, windows=windows)
 
 
 def _action_codes(values: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -8,7 +8,7 @@ writes the run directory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from shopseq.sequences import LabelConfig
 from shopseq.users.baselines import UserModel, baselines_for
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard, evaluate_predictions
 from shopseq.users.gbm import GBM, GBMConfig
+from shopseq.users.sequence import SequenceModel
 from shopseq.users.tasks import Examples, TaskSpec
 
 __all__ = ["GBM_NAME", "TrainedTask", "default_gbm_config", "train_task"]
@@ -35,6 +36,7 @@ class TrainedTask:
         baselines: Name -> fitted baseline.
         leaderboard: Test results beside the baselines.
         test_predictions: Model -> predictions on the test snapshot.
+        sequence_models: Name (``gru``, ``sasrec``) -> fitted sequence model.
     """
 
     task: TaskSpec
@@ -42,17 +44,22 @@ class TrainedTask:
     baselines: dict[str, UserModel]
     leaderboard: UserLeaderboard
     test_predictions: dict[str, np.ndarray]
+    sequence_models: dict[str, SequenceModel] = field(default_factory=dict)
 
-    def model(self, name: str) -> UserModel | GBM:
+    def model(self, name: str) -> UserModel | GBM | SequenceModel:
         """A fitted model by leaderboard name.
 
         Args:
-            name: ``lightgbm`` or a baseline name.
+            name: ``lightgbm``, a sequence model's or a baseline's name.
 
         Returns:
             The model.
         """
-        return self.gbm if name == GBM_NAME else self.baselines[name]
+        if name == GBM_NAME:
+            return self.gbm
+        if name in self.sequence_models:
+            return self.sequence_models[name]
+        return self.baselines[name]
 
 
 def default_gbm_config(task: TaskSpec, *, threads: int = 1, seed: int = 0) -> GBMConfig:
@@ -86,8 +93,12 @@ def train_task(
     *,
     gbm: GBMConfig | None = None,
     evaluation: EvaluationConfig | None = None,
+    sequence: dict[str, SequenceModel] | None = None,
 ) -> TrainedTask:
     """Fit LightGBM (calibrated on ``valid``) and the baselines on ``train``; evaluate on ``test``.
+
+    With ``sequence``, the named sequence models (``users.sequence``) are fitted too and ranked
+    on the same leaderboard; their examples must carry event windows.
 
     Args:
         task: The task.
@@ -97,6 +108,7 @@ def train_task(
         labels: The label horizons (the baselines need them).
         gbm: LightGBM settings (default :func:`default_gbm_config`).
         evaluation: Bootstrap and thresholds.
+        sequence: Name -> unfitted sequence model (with its encoder) to fit beside LightGBM.
 
     Returns:
         The fitted models and the leaderboard.
@@ -115,7 +127,12 @@ def train_task(
             skipped[name] = str(err)
     if not baselines:
         raise InputError(f"no baseline of {task.name} can be fitted on this data: {skipped}")
-    models: dict[str, UserModel | GBM] = {GBM_NAME: model, **baselines}
+    sequence_models = {name: m.fit(train, valid) for name, m in (sequence or {}).items()}
+    models: dict[str, UserModel | GBM | SequenceModel] = {
+        GBM_NAME: model,
+        **sequence_models,
+        **baselines,
+    }
     on_valid = {name: m.predict(valid) for name, m in models.items()}
     on_test = {name: m.predict(test) for name, m in models.items()}
     board = evaluate_predictions(
@@ -128,4 +145,4 @@ def train_task(
         evaluation or EvaluationConfig(),
         skipped_baselines=skipped,
     )
-    return TrainedTask(task, model, baselines, board, on_test)
+    return TrainedTask(task, model, baselines, board, on_test, sequence_models)
