@@ -25,6 +25,7 @@ from pydantic import (
 
 from shopseq.artifacts import atomic_write_json
 from shopseq.errors import ConfigError, InputError
+from shopseq.metrics.ranking import top_k
 from shopseq.nextitem.base import NextItemModel
 from shopseq.nextitem.evaluation import RankingConfig, history_length
 from shopseq.nextitem.leaderboard import (
@@ -586,7 +587,13 @@ class NextItemRun:
         return [ids[i - 1] if 0 < i <= n else None for i in history.tolist()]
 
     def recommend(
-        self, user: str, k: int, *, exclude_seen: bool = True, recent: Sequence[str] = ()
+        self,
+        user: str,
+        k: int,
+        *,
+        exclude_seen: bool = True,
+        recent: Sequence[str] = (),
+        scorer: Callable[[str, np.ndarray], np.ndarray] | None = None,
     ) -> UserRecommendations:
         """Top ``k`` items for ``user``, falling back to the session so far or popularity.
 
@@ -596,6 +603,9 @@ class NextItemRun:
             exclude_seen: Never recommend an item of the history answered from.
             recent: External ids of items the owner just interacted with (most recent last),
                 appended to the stored history (a new visitor's session so far).
+            scorer: ``(user, history) -> (1, n_items)`` scores to rank instead of the model's
+                ``recommend`` (the service's incremental GRU4Rec states, which give the model's
+                scores); the same top-k ranks them.
 
         Returns:
             The recommendations and what they were answered from.
@@ -621,7 +631,12 @@ class NextItemRun:
         history = np.concatenate([stored if stored is not None else np.zeros(0, np.int32), extra])
         if self.history_len is not None:
             history = history[-self.history_len :]
-        recs = self.model.recommend(Sequences.from_lists([history]), k, exclude_seen=exclude_seen)
+        one = Sequences.from_lists([history])
+        recs = (
+            self.model.recommend(one, k, exclude_seen=exclude_seen)
+            if scorer is None
+            else top_k(scorer(user, history), k, seen=one if exclude_seen else None)
+        )
         keep = recs.items[0] > 0
         source: Literal["history", "session"] = "history" if stored is not None else "session"
         note = (

@@ -26,11 +26,9 @@ import numpy as np
 from shopseq.artifacts import read_json
 from shopseq.errors import ArtifactError, ConfigError
 from shopseq.ingest.pseudonymize import Pseudonymizer
-from shopseq.metrics.ranking import top_k
 from shopseq.runs.nextitem import NextItemRun, UserRecommendations
 from shopseq.runs.userscores import ScoredUsers, load_scored_runs
 from shopseq.runtime import TorchRuntime
-from shopseq.sequences import Sequences
 from shopseq.serve.committer import GroupCommitter
 from shopseq.serve.config import ServeConfig
 from shopseq.serve.heap import release_heap, settle_heap
@@ -132,38 +130,16 @@ class LoadedRun:
     def recommend(
         self, user: str, k: int, *, exclude_seen: bool = True, recent: Sequence[str] = ()
     ) -> UserRecommendations:
-        """``run.recommend``, answered through :attr:`states` when the run keeps them.
+        """``run.recommend``, scored through :attr:`states` when the run keeps them.
 
-        The history is built exactly as :meth:`NextItemRun.recommend` builds it (the run's
-        history of ``user`` plus ``recent``, cut to its ``history_len``) and ranked by the same
-        top-k, so the answer is the same; only the GRU's run over it is incremental.
+        The run builds the history (its history of ``user`` plus ``recent``, cut to its
+        ``history_len``) and ranks it with the same top-k either way, so the answer is the same;
+        only the GRU's run over the history is incremental.
         """
-        run = self.run
-        if self.states is None or k < 1:
-            return run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
-        stored = run.history_of(user)
-        if stored is None and len(recent) == 0:  # popularity: no GRU involved
-            return run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
-        extra = run.encode_items(recent)
-        history = np.concatenate([stored if stored is not None else np.zeros(0, np.int32), extra])
-        if run.history_len is not None:
-            history = history[-run.history_len :]
-        scores = self.states.scores(user, history)
-        one = Sequences.from_lists([history])
-        recs = top_k(scores, k, seen=one if exclude_seen else None)
-        keep = recs.items[0] > 0
-        note = (
-            f"from {len(history)} recent events of {user!r}"
-            if stored is not None
-            else f"{user!r} is not in this run: from the {len(extra)} recent items given"
-        )
-        return UserRecommendations(
-            user,
-            run.decode_items(recs.items[0][keep]),
-            [float(s) for s in recs.scores[0][keep]],
-            run._decode_history(history),
-            "history" if stored is not None else "session",
-            note,
+        if self.states is None:
+            return self.run.recommend(user, k, exclude_seen=exclude_seen, recent=recent)
+        return self.run.recommend(
+            user, k, exclude_seen=exclude_seen, recent=recent, scorer=self.states.scores
         )
 
 
