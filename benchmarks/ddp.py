@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from markdown_report import machine_line, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,6 +117,7 @@ def train(store: Path, out: Path, args: argparse.Namespace, processes: int) -> d
 
 def rank_validation(store: Path, runs: dict[str, Path]) -> dict[str, Any]:
     """Rank the split's validation cases with each run's model (the split the runs used)."""
+    from shopseq.metrics.ranking import per_case_metric
     from shopseq.metrics.stats import paired_test
     from shopseq.nextitem.evaluation import RankingConfig, rank_cases
     from shopseq.runs.nextitem import NextItemRun, item_counts, load_split
@@ -133,10 +133,7 @@ def rank_validation(store: Path, runs: dict[str, Path]) -> dict[str, Any]:
         name: rank_cases(run.model, split.valid, split.item_vocab.size, ranking, counts)
         for name, run in loaded.items()
     }
-    per_case = {name: _ndcg_at_10(result.ranks) for name, result in results.items()}
-    for name, values in per_case.items():  # the paired test reads the leaderboard's metric
-        if not np.isclose(values.mean(), results[name].metrics[METRIC], rtol=0, atol=1e-12):
-            raise RuntimeError(f"per-case {METRIC} of {name} does not average to its metric")
+    per_case = {name: per_case_metric(result.ranks, METRIC) for name, result in results.items()}
     one, two = per_case["1 process"], per_case["2 processes"]
     test = paired_test(two, one, seed=0)
     return {
@@ -149,12 +146,6 @@ def rank_validation(store: Path, runs: dict[str, Path]) -> dict[str, Any]:
         "difference_ci": [float(test.ci_low), float(test.ci_high)],
         "p_value": float(test.p_value),
     }
-
-
-def _ndcg_at_10(ranks: np.ndarray) -> np.ndarray:
-    """Per-case NDCG@10 of 0-based ranks (one relevant item)."""
-    hit = ranks < 10
-    return np.where(hit, 1.0 / np.log2(np.minimum(ranks, 10) + 2.0), 0.0)
 
 
 def write_doc(results: dict[str, Any]) -> None:
