@@ -213,3 +213,21 @@ def test_gru4rec_incremental_state_gives_the_scores_of_the_full_run(layers: tupl
     before = model.initial_state()
     model.advance(before, np.array([3, 4]))
     assert all(torch.equal(h, torch.zeros_like(h)) for h in before)  # advance copies
+
+
+@pytest.mark.parametrize("pre_ln", [True, False])
+def test_sasrec_eval_path_without_padding_is_the_general_arithmetic(pre_ln: bool) -> None:
+    # A window with an event at every position takes SASRecNet's eval-only path (no dropout
+    # calls, no padding mask); the general path, reached in training mode with dropout 0, does
+    # the same arithmetic with those no-op operations, so the states must be bit for bit equal.
+    config = SASRecConfig(max_len=30, n_heads=2, hidden_size=32, dropout=0.0, pre_ln=pre_ln)
+    torch.manual_seed(0)
+    net = SASRecNet(N_ITEMS, config)
+    rng = np.random.default_rng(0)
+    windows = torch.from_numpy(rng.integers(1, N_ITEMS, size=(3, 30)))  # no padding
+    with torch.no_grad():
+        fast = net.eval()(windows)
+        general = net.train()(windows)
+        padded = net.eval()(torch.cat([torch.zeros(3, 1, dtype=windows.dtype), windows[:, 1:]], 1))
+    torch.testing.assert_close(fast, general, rtol=0, atol=0)
+    assert not torch.equal(padded[:, -1], fast[:, -1])  # the windows differ: so do the states
