@@ -140,9 +140,11 @@ class Block(nn.Module):
         first, relu, _, second = self.ffn
         if self.pre_ln:
             x = x + self.attn(self.ln_1(x), mask)  # (B, T, d)
-            return x + second(relu(first(self.ln_2(x))))  # (B, T, d)
+            out: torch.Tensor = x + second(relu(first(self.ln_2(x))))  # (B, T, d)
+            return out
         x = self.ln_1(x + self.attn(x, mask))  # (B, T, d)
-        return self.ln_2(x + second(relu(first(x))))  # (B, T, d)
+        post: torch.Tensor = self.ln_2(x + second(relu(first(x))))  # (B, T, d)
+        return post
 
 
 class SASRecNet(nn.Module):
