@@ -84,6 +84,10 @@ _CATEGORY_WORDS = (
 _P_SESSION_END = 0.2  # geometric number of views per session, mean 5
 _MAX_VIEWS = 40
 _P_RELATED = 0.5
+# With ``plant_sequence_structure``: a later view is a related item of the session's mission (its
+# first item) or of the previous item, else a popular one; a session opens on the user's own
+# favourite item of its category this often.
+_P_MISSION, _P_MISSION_PREVIOUS, _P_FAVOURITE_ITEM = 0.35, 0.25, 0.5
 _RELATED_CDF = np.cumsum([0.5, 0.25, 0.15, 0.1])  # which of an item's 4 related items is next
 _ITEM_ZIPF = 0.95
 _CATEGORY_ZIPF = 0.8
@@ -134,6 +138,14 @@ class GeneratorConfig(BaseModel):
             hazard that rises as a user disengages (their gaps between sessions lengthen), longer
             dwell in sessions that end in a purchase, and per-user spend levels. Off by default
             so that logs generated before it existed stay identical.
+        plant_sequence_structure: Plant what only a model of the whole history can use: each
+            session has a mission (its first item), and a later view is a related item of the
+            mission (35 %) or of the previous item (25 %), else a popular one; and each user has
+            a favourite item per category that half of their sessions in that category open
+            on (taste that persists across sessions). A first-order model sees only the previous
+            item, so it cannot reach what a sequence model can. Without it the views follow the
+            previous item only (50 %), which a first-order Markov chain fits exactly. Off by
+            default so that logs generated before it existed stay identical.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -149,6 +161,7 @@ class GeneratorConfig(BaseModel):
     dirty_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
     duplicate_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
     plant_user_signals: bool = False
+    plant_sequence_structure: bool = False
 
     @field_validator("start")
     @classmethod
@@ -247,7 +260,8 @@ def _generate(config: GeneratorConfig) -> tuple[pa.Table, pa.Table | None]:
         s, truth = _draw_planted_sessions(config, catalog, day_weight, rng)
     else:
         s = _draw_sessions(config, catalog, day_weight, rng)
-    pos = _draw_views(s["n_views"], s["category"], catalog, rng)
+    opening = _favourite_openings(config, catalog, s) if config.plant_sequence_structure else None
+    pos = _draw_views(s["n_views"], s["category"], catalog, rng, opening)
     rows = _lay_out_rows(s, pos, rng)
     if truth is not None:
         # Spend heterogeneity: each user buys more or fewer items per purchase.
@@ -463,10 +477,32 @@ def _draw_planted_sessions(
     return s, truth
 
 
+def _favourite_openings(config: GeneratorConfig, catalog: _Catalog, s: _Arrays) -> IntArray:
+    """Per session: the user's favourite item of its category when it opens on it, else -1.
+
+    Drawn from a second generator seeded from ``config.seed``, so the main stream (and with it
+    every other column of the log) is the one a log without this structure draws.
+    """
+    rng = np.random.default_rng([config.seed, 12])
+    key = s["user"].astype(np.int64) * config.n_categories + s["category"]
+    pairs, pair_of = np.unique(key, return_inverse=True)
+    favourite = catalog.sample(pairs % config.n_categories, rng.random(pairs.size))[pair_of]
+    return np.where(rng.random(key.size) < _P_FAVOURITE_ITEM, favourite, -1)
+
+
 def _draw_views(
-    n_views: IntArray, category: IntArray, catalog: _Catalog, rng: np.random.Generator
+    n_views: IntArray,
+    category: IntArray,
+    catalog: _Catalog,
+    rng: np.random.Generator,
+    opening: IntArray | None = None,
 ) -> IntArray:
-    """Item position of every view, flat in (session, position) order."""
+    """Item position of every view, flat in (session, position) order.
+
+    ``opening`` (per session, -1: none) turns on the sequence structure: the session opens on
+    that item, and later views follow the mission (the first item) as well as the previous one.
+    The same random numbers are drawn either way.
+    """
     step_start = np.cumsum(n_views) - n_views
     pos = np.empty(int(n_views.sum()), np.int64)
     for k in range(int(n_views.max())):  # loop over positions only; sessions are vectorised
@@ -474,11 +510,19 @@ def _draw_views(
         idx = step_start[active] + k
         popular = catalog.sample(category[active], rng.random(active.size))
         if k == 0:
-            pos[idx] = popular
+            first = popular if opening is None else opening[active]
+            pos[idx] = np.where(first >= 0, first, popular)
             continue
         slot = np.searchsorted(_RELATED_CDF, rng.random(active.size) * _RELATED_CDF[-1], "right")
-        related = catalog.related[pos[idx - 1], np.minimum(slot, 3)]
-        pos[idx] = np.where(rng.random(active.size) < _P_RELATED, related, popular)
+        slot = np.minimum(slot, 3)
+        related = catalog.related[pos[idx - 1], slot]
+        u = rng.random(active.size)
+        if opening is None:
+            pos[idx] = np.where(u < _P_RELATED, related, popular)
+            continue
+        mission = catalog.related[pos[step_start[active]], slot]
+        follows = np.where(u < _P_MISSION + _P_MISSION_PREVIOUS, related, popular)
+        pos[idx] = np.where(u < _P_MISSION, mission, follows)
     return pos
 
 
