@@ -32,6 +32,18 @@ def test_generate_ingest_prepare_stats_round_trip(
     assert "already ingested" in capsys.readouterr().out
 
 
+def test_generate_plants_the_sequence_structure_on_request(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    plain, planted = tmp_path / "plain.parquet", tmp_path / "planted.parquet"
+    args = ["-n", "5000", "--items", "600", "--days", "10"]
+    assert run(["generate", str(plain), *args]) == 0
+    assert run(["generate", str(planted), *args, "--sequence-structure"]) == 0
+    a, b = pq.read_table(plain), pq.read_table(planted)
+    assert a.column("session_id").equals(b.column("session_id"))
+    assert not a.column("item_id").equals(b.column("item_id"))  # the views follow missions
+
+
 def test_bad_input_exits_2_with_file_line_and_column(
     tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

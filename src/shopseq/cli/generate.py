@@ -54,6 +54,14 @@ def generate(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same file).")] = 0,
     dirty: Annotated[float, typer.Option(help="Fraction of malformed rows to inject.")] = 0.0,
     duplicates: Annotated[float, typer.Option(help="Fraction of rows written twice.")] = 0.0,
+    sequence_structure: Annotated[
+        bool,
+        typer.Option(
+            "--sequence-structure",
+            help="Plant session missions and favourite items (structure a first-order model "
+            "cannot use; see GeneratorConfig.plant_sequence_structure).",
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic log that behaves like a shop (deterministic by seed)."""
     config = GeneratorConfig(
@@ -64,5 +72,6 @@ def generate(
         seed=seed,
         dirty_fraction=dirty,
         duplicate_fraction=duplicates,
+        plant_sequence_structure=sequence_structure,
     )
     run_generate(config, output)
