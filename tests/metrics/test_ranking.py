@@ -91,6 +91,20 @@ def test_top_k_on_wide_rows_matches_a_full_sort() -> None:
     np.testing.assert_array_equal(recs.items, np.argsort(-masked, axis=1)[:, :10])
 
 
+@pytest.mark.parametrize("width", [50, 5000])  # the plain path and the blocked one
+def test_top_k_breaks_ties_at_the_cut_by_the_smaller_index(width: int) -> None:
+    # Integer scores (counts, as popularity and Markov give) tie at the k-th place; the items
+    # kept must be the smallest indices among the tied ones, as a stable full sort keeps them.
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 4, size=(30, width)).astype(np.float32)
+    recs = top_k(scores, 10)
+    masked = scores.copy()
+    masked[:, 0] = -np.inf
+    want = np.argsort(-masked, axis=1, kind="stable")[:, :10]
+    np.testing.assert_array_equal(recs.items, want)
+    np.testing.assert_array_equal(recs.scores, np.take_along_axis(masked, want, axis=1))
+
+
 def test_coverage_and_average_popularity() -> None:
     tops = np.array([[1, 2], [1, -1]])
     assert catalogue_coverage(tops, n_items=5) == pytest.approx(2 / 4)

@@ -115,6 +115,7 @@ def top_k(scores: np.ndarray, k: int, seen: Sequences | None = None) -> Recommen
     part = np.argpartition(-cand_scores, k_eff - 1, axis=1)[:, :k_eff]
     part_items = np.take_along_axis(candidates, part, axis=1)
     part_scores = np.take_along_axis(cand_scores, part, axis=1)
+    _smallest_indices_at_the_cut(masked, part_items, part_scores)
     order = np.lexsort((part_items, -part_scores), axis=1)
     items_out = np.take_along_axis(part_items, order, axis=1).astype(np.int32)
     best = np.take_along_axis(part_scores, order, axis=1)
@@ -126,6 +127,32 @@ def top_k(scores: np.ndarray, k: int, seen: Sequences | None = None) -> Recommen
 
 
 _BLOCK = 64
+
+
+def _smallest_indices_at_the_cut(
+    masked: np.ndarray, part_items: np.ndarray, part_scores: np.ndarray
+) -> None:
+    """Where items tie at the k-th score, keep the smallest indices among them (in place).
+
+    The partitions above find the k best scores exactly but, among items tied with the k-th
+    one, keep an arbitrary subset (and the block step may even skip a block holding a tied
+    smaller index). Rows with more tied items than were kept are redone from the full row:
+    every item above the k-th score, then the tied ones by index. Counts and other integer
+    scores tie often; continuous scores almost never, so those rows cost one comparison pass.
+    """
+    kth = part_scores.min(axis=1)  # (n,) the k-th best score of each row
+    tied_kept = (part_scores == kth[:, None]).sum(axis=1)
+    tied_all = (masked == kth[:, None]).sum(axis=1)
+    # Rows with fewer than k real candidates (k-th score -inf) end in -1 items anyway.
+    redo = np.flatnonzero(np.isfinite(kth) & (tied_all > tied_kept))
+    k = part_items.shape[1]
+    for row in redo:
+        line = masked[row]
+        above = np.flatnonzero(line > kth[row])
+        tied = np.flatnonzero(line == kth[row])[: k - above.size]
+        chosen = np.concatenate([above, tied])
+        part_items[row] = chosen
+        part_scores[row] = line[chosen]
 
 
 def target_ranks(
