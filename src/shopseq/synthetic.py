@@ -140,7 +140,9 @@ class GeneratorConfig(BaseModel):
             so that logs generated before it existed stay identical.
         plant_sequence_structure: Plant what only a model of the whole history can use: each
             session has a mission (its first item), and a later view is a related item of the
-            mission (35 %) or of the previous item (25 %), else a popular one; and each user has
+            mission (35 %) or of the previous item (25 %), else a popular one; related items
+            are alike (neighbours in a latent order of each category) rather than drawn at
+            random, so embeddings can share what neighbours have in common; and each user has
             a favourite item per category that half of their sessions in that category open
             on (taste that persists across sessions). A first-order model sees only the previous
             item, so it cannot reach what a sequence model can. Without it the views follow the
@@ -320,6 +322,8 @@ class _Catalog:
         level = rng.normal(np.log(25.0), 0.9, n_cats)  # each category has its own price level
         price = np.round(np.exp(level[category] + rng.normal(0.0, 0.35, n_items)), 2)
         related = related.reshape(n_items, 4)
+        if config.plant_sequence_structure:
+            related = _similar_items(config, category, cat_start, cat_end)
         price = np.maximum(price, 0.5)
         cat_weight = total / total.sum()
         return _Catalog(category, cat_start, cat_end, cat_weight, cdf, related, price, label)
@@ -327,6 +331,29 @@ class _Catalog:
     def sample(self, category: IntArray, u: FloatArray) -> IntArray:
         """Draw one item position per entry, by popularity within the given category."""
         return _sample_items(self.cdf, self.cat_start, self.cat_end, category, u)
+
+
+def _similar_items(
+    config: GeneratorConfig, category: IntArray, cat_start: IntArray, cat_end: IntArray
+) -> IntArray:
+    """(n_items, 4) related items by similarity: the nearest neighbours on a per-category ring.
+
+    Each item gets a latent position (an angle) inside its category; its related items are the
+    next, previous, second-next and second-previous items around that ring. Real shops relate
+    items by likeness (style, use, price), which item embeddings can share between neighbours;
+    related items drawn at random (the default) form a graph only counts can learn. Drawn from
+    its own generator, so the main stream is unchanged.
+    """
+    rng = np.random.default_rng([config.seed, 13])
+    n_items = category.size
+    order = np.lexsort((rng.random(n_items), category))  # positions around each ring
+    size = (cat_end - cat_start)[category]  # ring size of each slot (category is sorted)
+    rank = np.arange(n_items) - cat_start[category]  # slot within its category's ring
+    related = np.empty((n_items, 4), np.int64)
+    for slot, step in enumerate((1, -1, 2, -2)):
+        neighbour = order[cat_start[category] + (rank + step) % size]
+        related[order, slot] = neighbour
+    return related
 
 
 def _category_cdf(
