@@ -115,9 +115,8 @@ class _Sql:
             return f"TRY_CAST({expr} AS DOUBLE)"
         if typed:
             return f"CAST({expr} AS DOUBLE)"
-        # Spark also reads '1.5d', '0x1p3' or ' 5 ' as numbers: match DuckDB's grammar first.
-        # Words (inf, nan) are NULL here and infinite or NaN on DuckDB: every rule treats both
-        # as "not a finite number" (see the probe test).
+        # Spark also reads '1.5d', '0x1p3' or ' 5 ' as numbers: match DuckDB's grammar first
+        # (which has 'inf', 'infinity' and 'nan' in any case; every rule then says "not finite").
         return (
             f"CASE WHEN {expr} RLIKE {self.quote(_NUMBER_RE)} "
             f"THEN TRY_CAST(regexp_replace({expr}, '[_\\\\s]', '') AS DOUBLE) END"
@@ -164,10 +163,10 @@ def _ident(name: str) -> str:
 #: Leading or trailing Unicode space separators (what DuckDB's TRIM removes), as a Java regexp.
 _ZS_EDGES = r"^\p{Zs}+|\p{Zs}+$"
 #: The numbers DuckDB's TRY_CAST(... AS DOUBLE) reads, as a Java regexp (probed: '+5', '.5',
-#: '5.', '1e5', '1.5_5'; not '1_', '_1', '1__0', '1e', '0x10').
+#: '5.', '1e5', '1.5_5', 'inf', 'NaN'; not '1_', '_1', '1__0', '1e', '0x10').
 _NUMBER_RE = (
-    r"^\s*[+-]?([0-9]+(_[0-9]+)*(\.([0-9]+(_[0-9]+)*)?)?|\.[0-9]+(_[0-9]+)*)"
-    r"([eE][+-]?[0-9]+(_[0-9]+)*)?\s*$"
+    r"^\s*[+-]?(([0-9]+(_[0-9]+)*(\.([0-9]+(_[0-9]+)*)?)?|\.[0-9]+(_[0-9]+)*)"
+    r"([eE][+-]?[0-9]+(_[0-9]+)*)?|(?i:inf|infinity|nan))\s*$"
 )
 
 
@@ -354,16 +353,22 @@ _ISO_RE = (
 
 
 def _iso_us_spark(raw: str, sql: _Sql) -> str:
-    def part(k: int) -> str:
-        return f"regexp_extract({raw}, {sql.quote(_ISO_RE)}, {k})"
+    # The parts are cut out once per row (one regexp) and bound to `p` by a lambda over a
+    # one-element array, so the arithmetic below reads them without re-running the regexp.
+    groups = "|".join(f"${k}" for k in (1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13))
+    pattern = sql.quote(_ISO_RE)
+    parts = (
+        f"CASE WHEN {raw} RLIKE {pattern} THEN "
+        f"split(regexp_replace({raw}, {pattern}, '{groups}'), '\\\\|', -1) END"
+    )
 
     def num(k: int) -> str:
-        return f"COALESCE(TRY_CAST(NULLIF({part(k)}, '') AS BIGINT), 0)"
+        return f"COALESCE(TRY_CAST(NULLIF(p[{k}], '') AS BIGINT), 0)"
 
-    y, m, d = (f"TRY_CAST({part(k)} AS BIGINT)" for k in (1, 3, 4))
-    hh, mi, ss = num(5), num(6), num(7)
-    frac = f"TRY_CAST(rpad(substr({part(8)}, 1, 6), 6, '0') AS BIGINT)"
-    oh, om, os_ = num(11), num(12), num(13)
+    y, m, d = (f"TRY_CAST(p[{k}] AS BIGINT)" for k in (0, 1, 2))
+    hh, mi, ss = num(3), num(4), num(5)
+    frac = "TRY_CAST(rpad(substr(p[6], 1, 6), 6, '0') AS BIGINT)"
+    oh, om, os_ = num(8), num(9), num(10)
     leap = f"(({y} % 4 = 0 AND {y} % 100 != 0) OR {y} % 400 = 0)"
     month_days = (
         f"CASE WHEN {m} IN (4, 6, 9, 11) THEN 30 WHEN {m} = 2 THEN "
@@ -378,7 +383,7 @@ def _iso_us_spark(raw: str, sql: _Sql) -> str:
     days = f"({era} * 146097 + {doe} - 719468)"
     seconds = f"(({hh} * 60 + {mi}) * 60 + {ss})"
     offset_s = f"(({oh} * 60 + {om}) * 60 + {os_})"
-    sign = f"CASE WHEN {part(10)} = '-' THEN -1 ELSE 1 END"
+    sign = "CASE WHEN p[7] = '-' THEN -1 ELSE 1 END"
     valid = (
         f"{m} BETWEEN 1 AND 12 AND {d} BETWEEN 1 AND {month_days} "
         f"AND ({hh} < 24 OR ({hh} = 24 AND {mi} = 0 AND {ss} = 0)) AND {mi} < 60 AND {ss} < 60 "
@@ -386,11 +391,12 @@ def _iso_us_spark(raw: str, sql: _Sql) -> str:
         f"OR ({oh} * 60 + {om} = {_MAX_OFFSET_MINUTES} AND {os_} = 0))"
     )
     # Years past 99999 (DuckDB reads up to 294247) are far outside every accepted range.
-    return (
-        f"CASE WHEN {raw} RLIKE {sql.quote(_ISO_RE)} AND {valid} THEN CASE WHEN {y} > 99999 "
-        f"THEN {_FAR_US} ELSE ({days} * 86400 + {seconds} - {sign} * {offset_s}) * 1000000 "
-        f"+ COALESCE({frac}, 0) END END"
+    micros = (
+        f"CASE WHEN p IS NULL OR NOT ({valid}) THEN NULL WHEN {y} > 99999 THEN {_FAR_US} "
+        f"ELSE ({days} * 86400 + {seconds} - {sign} * {offset_s}) * 1000000 "
+        f"+ COALESCE({frac}, 0) END"
     )
+    return f"transform(array({parts}), p -> {micros})[0]"
 
 
 #: The timestamp text, computed once per row (it is used many times below).
