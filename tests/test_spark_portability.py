@@ -435,6 +435,8 @@ def _probe(store: Store, rows: list[tuple[str, str, str]]) -> list[dict]:
     out = result.select(keep).to_pylist()
     for row in out:
         row["ts"] = row["ts"].replace(tzinfo=None) if row["ts"] else None
+        if row["price"] is not None and math.isnan(row["price"]):
+            row["price"] = "NaN"  # NaN != NaN: compare it by name
     return sorted(out, key=lambda r: r["__line"])
 
 
