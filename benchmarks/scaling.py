@@ -112,6 +112,8 @@ def _ingest_spark(args: argparse.Namespace) -> dict[str, Any]:
     from shopseq.ingest.spark import ingest_on_spark
     from shopseq.runs.engine import open_engine_store
 
+    # Spark's Python workers (quarantine messages) run this interpreter, as the CLI sets up.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     started = time.perf_counter()
     with open_engine_store(_engine(args), Path(), require_events=False) as store:
         opened, cpu = time.perf_counter(), _cpu_seconds(store)
