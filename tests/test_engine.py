@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,18 @@ def test_export_then_train_reads_the_parquet_directory(prepared: Path, tmp_path:
     code = run(["train", "-m", "markov", "--store", str(out), "--out", str(tmp_path / "run")])
     assert code == 0 and (tmp_path / "run" / "metrics.json").is_file()
     assert run(["prepare", "--engine", "spark", "--store", str(prepared)]) == 2
+
+
+def test_spark_workers_run_this_python_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from shopseq.cli.cluster import spark_workers_use_this_python
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    spark_workers_use_this_python()
+    assert os.environ["PYSPARK_PYTHON"] == sys.executable
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/cluster/python")
+    spark_workers_use_this_python()
+    assert os.environ["PYSPARK_PYTHON"] == "/opt/cluster/python"

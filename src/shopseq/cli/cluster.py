@@ -33,6 +33,7 @@ __all__ = [
     "engine_config",
     "exit_process",
     "launched_by_torchrun",
+    "spark_workers_use_this_python",
     "torchrun_distributed",
 ]
 
@@ -105,6 +106,16 @@ def engine_config(
         flags = {"conf": "--spark-conf", "output": "--spark-output", "master": "--spark-master"}
         raise ConfigError(flag_errors(err, flags)) from err
     return EngineConfig(engine="spark", spark=spark)
+
+
+def spark_workers_use_this_python() -> None:
+    """Let Spark's Python workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise.
+
+    PySpark starts its workers with ``$PYSPARK_PYTHON`` (default: ``python3`` on the PATH), which
+    may lack shopseq and pyarrow; Spark ingest renders its quarantine messages there. On a
+    cluster, set ``PYSPARK_PYTHON`` to an environment that has both.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 _TORCHRUN = ("RANK", "WORLD_SIZE")

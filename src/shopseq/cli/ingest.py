@@ -27,8 +27,18 @@ from shopseq.ingest import (
     load_layout_file,
 )
 from shopseq.ingest.readers import DEFAULT_MAX_LINE_BYTES
+from shopseq.runs.engine import EngineConfig, open_engine_store
 from shopseq.store import open_store
 
+from .cluster import (
+    EngineOption,
+    SparkAppOption,
+    SparkConfOption,
+    SparkMasterOption,
+    SparkOutputOption,
+    engine_config,
+    spark_workers_use_this_python,
+)
 from .options import (
     MemoryOption,
     StoreOption,
@@ -39,7 +49,7 @@ from .options import (
 )
 from .render import show_ingest, show_items
 
-__all__ = ["ingest", "resolve_layout", "run_ingest"]
+__all__ = ["ingest", "resolve_layout", "run_ingest", "run_ingest_spark"]
 
 KEY_ENV = "SHOPSEQ_PSEUDONYM_KEY"
 
@@ -195,11 +205,35 @@ def run_ingest(
     return report
 
 
+def run_ingest_spark(files: list[str], config: IngestConfig, engine: EngineConfig) -> IngestReport:
+    """Ingest on Spark (paths as Spark reads them) and print the report.
+
+    Args:
+        files: Files, directories or globs (local, ``hdfs://``, ``s3a://`` ...).
+        config: Ingest settings.
+        engine: The Spark engine.
+
+    Returns:
+        The report.
+    """
+    from shopseq.ingest.spark import ingest_on_spark
+
+    spark_workers_use_this_python()
+    with (
+        open_engine_store(engine, Path(), require_events=False) as store,
+        console.status("ingesting on Spark"),
+    ):
+        report = ingest_on_spark(files, config, store)
+    show_ingest(console, report)
+    return report
+
+
 def ingest(
     files: Annotated[
-        list[Path] | None,
+        list[str] | None,
         typer.Argument(
-            help="CSV (plain, .gz/.zst/.bz2/.xz), Parquet or JSON-lines files.",
+            help="CSV (plain, .gz/.zst/.bz2/.xz), Parquet or JSON-lines files (with --engine "
+            "spark: any path, directory or glob Spark reads).",
             metavar="FILES",
             show_default=False,
         ),
@@ -263,8 +297,18 @@ def ingest(
     store: StoreOption = None,
     threads: ThreadsOption = None,
     memory_limit: MemoryOption = None,
+    engine: EngineOption = "duckdb",
+    spark_master: SparkMasterOption = "local[*]",
+    spark_app_name: SparkAppOption = "shopseq",
+    spark_conf: SparkConfOption = None,
+    spark_output: SparkOutputOption = None,
 ) -> None:
-    """Validate raw event files into the event store; bad rows go to quarantine with reasons."""
+    """Validate raw event files into the event store; bad rows go to quarantine with reasons.
+
+    With ``--engine spark`` the same rules run on Spark and write ``events`` (partitioned by
+    date), ``quarantine`` and ``source_files`` as Parquet under ``--spark-output``.
+    """
+    engine_cfg = engine_config(engine, spark_master, spark_app_name, spark_conf, spark_output)
     if list_layouts:
         table = Table(title="Built-in layouts")
         table.add_column("name")
@@ -273,6 +317,8 @@ def ingest(
             table.add_row(name, value.description)
         console.print(table)
         return
+    if engine_cfg.spark is not None and (from_serve is not None or items is not None):
+        raise ConfigError("--from-serve and --items need the DuckDB store (--engine duckdb)")
     if from_serve is not None:
         from .serve import import_served
 
@@ -283,6 +329,7 @@ def ingest(
             "give the files to ingest (or --items FILE, --from-serve LOG, or --list-layouts)",
             param_hint="FILES",
         )
+    paths = [Path(f) for f in files or []]
     item_mapping = _mappings(item_column or [], "--item-column")
     if items is not None:
         check_paths([items])
@@ -308,7 +355,10 @@ def ingest(
         ts_min=ts_min,
         ts_max=ts_max,
     )
-    run_ingest(list(files or []), config, store or default_store_path(), threads, memory_limit)
+    if engine_cfg.spark is not None:
+        run_ingest_spark(list(files or []), config, engine_cfg)
+        return
+    run_ingest(paths, config, store or default_store_path(), threads, memory_limit)
     if items is not None:
         run_items(items, item_mapping, store or default_store_path(), threads, memory_limit)
 

@@ -1,9 +1,10 @@
 """Which engine runs the table stages: the embedded DuckDB file (default) or a Spark cluster.
 
-Prepare, sequences and splits, per-user features, analytics and forecast series are Ibis
-expressions; :func:`open_engine_store` hands them a store on the chosen engine and they run
-unchanged. On Spark, results land as Parquet datasets under ``SparkConfig.output`` (partitioned
-by event date), which :func:`shopseq.store.open_store` reads on one machine -- so ``train`` and
+Ingest compiles its rules to Spark SQL (``ingest.spark``); prepare, sequences and splits,
+per-user features, analytics and forecast series are Ibis expressions;
+:func:`open_engine_store` hands them a store on the chosen engine and they run unchanged. On
+Spark, results land as Parquet datasets under ``SparkConfig.output`` (partitioned by event
+date), which :func:`shopseq.store.open_store` reads on one machine -- so ``train`` and
 ``forecast`` can run on a laptop from what a cluster prepared.
 
 A Spark session costs ~13 s to start on a quiet machine (43-55 s on a busy one, STACK.md): a job
@@ -149,6 +150,7 @@ def open_engine_store(
     read_only: bool = False,
     threads: int | None = None,
     memory_limit: str | None = None,
+    require_events: bool = True,
 ) -> Iterator[Store]:
     """Open the store the table stages run on.
 
@@ -158,6 +160,8 @@ def open_engine_store(
         read_only: Open the DuckDB store without write access.
         threads: DuckDB threads (Spark's parallelism comes from its master and conf).
         memory_limit: DuckDB memory limit.
+        require_events: On Spark, fail unless ``<output>/events`` exists (``False`` for
+            ingest, which writes it).
 
     Yields:
         The open store.
@@ -175,9 +179,10 @@ def open_engine_store(
         store = open_spark_store(
             session, config.spark.output, partition_by_date=config.spark.partition_by_date
         )
-        if not store.has_table("events"):
+        if require_events and not store.has_table("events"):
             raise StoreError(
                 f"no events at {config.spark.output}/events (Parquet, one directory per table); "
-                "write them with `shopseq export events --to <output>` from a DuckDB store"
+                "write them with `shopseq ingest --engine spark --spark-output <output> FILES`, "
+                "or `shopseq export events --to <output>` from a DuckDB store"
             )
         yield store
