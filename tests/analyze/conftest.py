@@ -44,3 +44,9 @@ def make_events(store: Store) -> MakeEvents:
         return store.write_arrow("events_prepared", prepared_table(rows))
 
     return make
+
+
+@pytest.fixture
+def rows_table() -> Callable[[Sequence[Row]], pa.Table]:
+    """Rows as a prepared-events Arrow table (to edit before writing it)."""
+    return prepared_table

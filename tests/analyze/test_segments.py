@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import random
+from datetime import datetime, timedelta
+
+import pyarrow as pa
 import pytest
 
-from shopseq.analyze.segments import SegmentConfig, segment_users
+from shopseq.analyze.segments import SegmentConfig, segment_features, segment_users
+from shopseq.sequences import user_features
+
+T0 = datetime(2024, 1, 1)  # the conftest's first moment
 
 DAY = 86_400.0
 
@@ -55,3 +62,37 @@ def test_kmeans_separates_heavy_buyers_from_one_visit_browsers(make_events):
 def test_segments_of_an_empty_log(make_events):
     result = segment_users(make_events([]), SegmentConfig())
     assert (result.n_users, result.segments) == (0, ())
+
+
+def test_segment_features_equal_the_user_feature_columns(store, rows_table):
+    """The lean per-user query gives what segments used to read from user_features."""
+    rng = random.Random(5)
+    actions = ["view", "view", "cart", "purchase", "return", "search"]
+    rows = []
+    for _ in range(500):
+        user = f"u{rng.randrange(30)}"
+        price = rng.choice([None, 1.5, 20.0, 7.25])
+        seconds = rng.randrange(0, 50 * 86_400) + rng.choice([0.0, 0.4])
+        session, item = f"{user}#{rng.randrange(4)}", f"i{rng.randrange(9)}"
+        category = rng.choice(["a", "b", None])
+        rows.append((user, session, item, rng.choice(actions), seconds, category, price))
+    table = rows_table(rows)
+    # A missing quantity on some purchases (counted as 1) and missing session ids (one group).
+    quantity = [rng.choice([None, 1, 3]) for _ in range(table.num_rows)]
+    session = [None if i % 37 == 0 else s for i, s in enumerate(table["session_id"].to_pylist())]
+    table = table.set_column(table.schema.get_field_index("quantity"), "quantity",
+                             pa.array(quantity, pa.int32()))  # fmt: skip
+    table = table.set_column(table.schema.get_field_index("session_id"), "session_id",
+                             pa.array(session, pa.string()))  # fmt: skip
+    events = store.write_arrow("events_prepared", table)
+    columns = ["user_id", "recency_days", "frequency", "monetary", "n_sessions", "n_events",
+               "share_cart", "share_purchase", "n_purchase", "n_return"]  # fmt: skip
+    for as_of in (T0 + timedelta(days=50, seconds=1), T0 + timedelta(days=20, seconds=0.5)):
+        lean = segment_features(events, as_of).select(columns).order_by("user_id").to_pyarrow()
+        full = user_features(events, as_of).select(columns).order_by("user_id").to_pyarrow()
+        assert lean.num_rows > 20
+        for name in columns:
+            if name == "monetary":  # a sum of floats: the engine may add in another order
+                assert lean[name].to_pylist() == pytest.approx(full[name].to_pylist(), rel=1e-12)
+            else:
+                assert lean[name].to_pylist() == full[name].to_pylist(), name

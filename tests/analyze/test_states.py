@@ -11,7 +11,16 @@ import pytest
 from hmmlearn.hmm import CategoricalHMM
 from scipy.optimize import linear_sum_assignment
 
-from shopseq.analyze.hmm import HMMParameters, SymbolSequences, baum_welch, log_likelihoods
+from shopseq.analyze.hmm import (
+    HMMParameters,
+    SymbolSequences,
+    _normalise,
+    _Packed,
+    _row_sums,
+    baum_welch,
+    log_likelihoods,
+    random_parameters,
+)
 from shopseq.analyze.states import (
     StatesConfig,
     encode_symbols,
@@ -286,3 +295,86 @@ def test_viterbi_paths_equal_hmmlearns_decode() -> None:
         )
         _, want = model.decode(sequences.symbols[:, None], sequences.lengths, algorithm="viterbi")
         np.testing.assert_array_equal(viterbi(sequences, p), want)
+
+
+def _forward_before(packed: _Packed, p: HMMParameters) -> tuple[np.ndarray, ...]:
+    """The forward pass as it was before the in-place rewrite (the reference)."""
+    frame = np.ascontiguousarray(p.emissionprob.T)[packed.symbols]
+    alpha, scale = np.empty_like(frame), np.empty(len(frame))
+    a = p.startprob[None, :] * frame[packed.step(0)]
+    for t in range(packed.width):
+        here = packed.step(t)
+        if t:
+            before = int(packed.start[t - 1])
+            a = (alpha[before : before + packed.live[t]] @ p.transmat) * frame[here]
+        total = a.sum(axis=1)
+        scale[here] = total
+        alpha[here] = a / total[:, None]
+    return alpha, scale, frame
+
+
+def _baum_welch_before(sequences, weights, k, rng, n_iter, tol):
+    """EM as it was before the in-place rewrite (the reference)."""
+    packed = _Packed.of(sequences)
+    w = np.asarray(weights, dtype=np.float64)[packed.order]
+    w_events = w[packed.rows]
+    v = len(sequences.names)
+    n_events = float((w * packed.lengths).sum())
+    p, previous, iterations = random_parameters(k, v, rng), -np.inf, 0
+    for iterations in range(1, n_iter + 1):  # noqa: B007
+        alpha, scale, frame = _forward_before(packed, p)
+        log_likelihood = float(w_events @ np.log(scale))
+        beta = np.empty_like(alpha)
+        beta[packed.step(packed.width - 1)] = 1.0
+        xi = np.zeros((k, k))
+        for t in range(packed.width - 2, -1, -1):
+            n, after = int(packed.live[t + 1]), packed.step(t + 1)
+            here = int(packed.start[t])
+            emitted = frame[after] * beta[after]
+            emitted /= scale[after][:, None]
+            beta[here : here + n] = emitted @ p.transmat.T
+            beta[here + n : packed.start[t + 1]] = 1.0
+            xi += (alpha[here : here + n] * w[:n, None]).T @ emitted
+        weighted = alpha * beta * w_events[:, None]
+        emission = np.stack(
+            [np.bincount(packed.symbols, weighted[:, j], minlength=v) for j in range(k)]
+        )
+        p = HMMParameters(
+            startprob=_normalise(weighted[packed.step(0)].sum(axis=0)),
+            transmat=_normalise(xi * p.transmat),
+            emissionprob=_normalise(emission),
+        )
+        if log_likelihood - previous < tol * n_events:
+            break
+        previous = log_likelihood
+    return p, float((w * log_likelihoods(sequences, p)[packed.order]).sum()), iterations
+
+
+def test_em_equals_the_loop_before_it_ran_in_place_bit_for_bit() -> None:
+    sequences, _ = sample_planted(500, seed=4)
+    distinct, _, counts = sequences.distinct()
+    iterations = set()
+    for k in (2, 3, 4, 6):
+        for restart in range(2):
+            seed = [0, k, restart]
+            p, ll, n = baum_welch(distinct, counts, k, np.random.default_rng(seed), 300, 1e-6)
+            q, ll_q, m = _baum_welch_before(
+                distinct, counts, k, np.random.default_rng(seed), 300, 1e-6
+            )
+            assert (n, ll) == (m, ll_q)
+            for a, b in zip(
+                (p.startprob, p.transmat, p.emissionprob),
+                (q.startprob, q.transmat, q.emissionprob),
+                strict=True,
+            ):
+                np.testing.assert_array_equal(a, b)
+            iterations.add(n)
+    assert len(iterations) > 2  # fits of different lengths were compared
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 9, 300, 5000])
+def test_row_sums_equal_numpys_sum_bit_for_bit(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for k in range(1, 8):
+        a = rng.random((n, k)) * rng.choice([1e-9, 1e-3, 1.0, 1e3], size=(n, k))
+        np.testing.assert_array_equal(_row_sums(a), a.sum(axis=1))

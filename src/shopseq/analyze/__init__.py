@@ -12,6 +12,7 @@ from shopseq.analyze.funnels import (
     funnel,
     funnel_breakdowns,
 )
+from shopseq.analyze.ordered import ORDER_COLUMNS, has_session_order, session_order
 from shopseq.analyze.paths import Flow, PathCount, PathsConfig, PathsResult, paths
 from shopseq.analyze.patterns import Pattern, PatternConfig, PatternsResult, mine_patterns
 from shopseq.analyze.retention import (
@@ -23,7 +24,13 @@ from shopseq.analyze.retention import (
     retention,
 )
 from shopseq.analyze.rules import Rule, RuleConfig, RulesResult, association_rules
-from shopseq.analyze.segments import SegmentConfig, SegmentProfile, SegmentsResult, segment_users
+from shopseq.analyze.segments import (
+    SegmentConfig,
+    SegmentProfile,
+    SegmentsResult,
+    segment_features,
+    segment_users,
+)
 from shopseq.analyze.states import (
     IntentStateModel,
     StateCandidate,
@@ -42,6 +49,7 @@ from shopseq.analyze.transitions import (
 )
 
 __all__ = [
+    "ORDER_COLUMNS",
     "Cohort",
     "Flow",
     "FunnelConfig",
@@ -76,11 +84,14 @@ __all__ = [
     "association_rules",
     "funnel",
     "funnel_breakdowns",
+    "has_session_order",
     "intent_states",
     "mine_patterns",
     "paths",
     "retention",
+    "segment_features",
     "segment_users",
+    "session_order",
     "session_state_features",
     "transitions",
 ]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import ibis
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shopseq.analyze.ordered import EVENT_POS, has_session_order
 from shopseq.analyze.result import Result, event_order, fetch_rows
 from shopseq.errors import InputError
 from shopseq.schema import ACTION, CATEGORY_ID, SESSION_ID, TS, USER_ID, Action
@@ -131,17 +132,23 @@ def _reached(events: ibis.Table, config: FunnelConfig, segments: ibis.Table | No
     owner = SESSION_ID if config.by == "session" else USER_ID
     actions = [a.value for a in config.steps]
     funnel_events = events.filter(events[ACTION].isin(actions))
+    # Positions in the total order, so that a step is never matched by the same or an earlier
+    # event even when timestamps tie. The shared ordered table (analyze/ordered.py) has them
+    # already: positions among all of a session's events order its funnel events alike.
+    position = (
+        funnel_events[EVENT_POS]
+        if config.by == "session" and has_session_order(events)
+        else ibis.row_number().over(
+            ibis.window(group_by=funnel_events[owner], order_by=event_order(funnel_events))
+        )
+    )
     ranked = funnel_events.select(
         _owner=funnel_events[owner],
         _user=funnel_events[USER_ID],
         _action=funnel_events[ACTION],
         _ts=funnel_events[TS],
         _category=funnel_events[CATEGORY_ID].fill_null(UNKNOWN),
-        # Positions in the total order, so that a step is never matched by the same or an
-        # earlier event even when timestamps tie.
-        _pos=ibis.row_number().over(
-            ibis.window(group_by=funnel_events[owner], order_by=event_order(funnel_events))
-        ),
+        _pos=position,
     )
     first = ranked.filter(ranked._action == actions[0])
     state = first.group_by("_owner").aggregate(
@@ -227,7 +234,8 @@ def funnel_breakdowns(
     breakdown; ``tests/analyze/test_funnels.py`` checks it).
 
     Args:
-        events: Prepared events.
+        events: Prepared events, or them in :func:`~shopseq.analyze.ordered.session_order`
+            (the same result, sooner).
         config: Steps, owner, window, groups kept.
         breakdowns: The views wanted besides the overall funnel (none: overall only).
         segments: ``user_id``, ``segment`` per user; needed for the ``segment`` view.

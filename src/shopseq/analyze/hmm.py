@@ -20,9 +20,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from shopseq.analyze.ordered import (
+    EVENT_POS,
+    ITEM_SEEN,
+    PREV_CATEGORY,
+    has_session_order,
+    session_order,
+)
 from shopseq.analyze.result import Result
 from shopseq.errors import InputError
-from shopseq.schema import ACTION_CODES, Action
+from shopseq.schema import ACTION, ACTION_CODES, CATEGORY_ID, SESSION_ID, Action
 from shopseq.sequences import SequenceConfig, fetch_events
 
 __all__ = [
@@ -178,11 +185,53 @@ def _context_symbols(events: Any, offsets: np.ndarray) -> np.ndarray:
     return np.where(revisit, 2, np.where(same, 1, 0))
 
 
+def _session_symbols(events: ibis.Table, alphabet: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Each session's raw symbol codes, worked out in the engine; sessions by id.
+
+    The symbol (``encode_symbols``' raw code: the action's code, or for a view with
+    ``action_context`` ``len(Action)`` + 0 new item / 1 new item in the previous event's
+    category / 2 item seen before in the session) comes from the session order
+    (analyze/ordered.py), and one row per session with its codes in event order is fetched:
+    1 byte per event instead of every event's session, item and category strings, which took
+    most of the states section's fetch on 10 M events.
+
+    Returns:
+        The session ids (sorted, as ``fetch_events`` sorts owners), the (n + 1,) CSR offsets
+        and the (n_events,) int64 raw codes.
+    """
+    ordered = events if has_session_order(events) else session_order(events)
+    action = ordered[ACTION]
+    code = ibis.cases(
+        *[(action == a.value, ibis.literal(c, "int8")) for a, c in ACTION_CODES.items()],
+        else_=ibis.null("int8"),
+    )
+    if alphabet == "action_context":
+        same = (ordered[CATEGORY_ID] == ordered[PREV_CATEGORY]).fill_null(False)
+        context = ibis.cases((ordered[ITEM_SEEN], 2), (same, 1), else_=0)
+        view = (len(Action) + context).cast("int8")
+        code = ibis.ifelse(action == Action.VIEW.value, view, code)
+    keyed = ibis.struct({"p": ordered[EVENT_POS], "c": code})
+    per_session = (
+        ordered.group_by(_o=ordered[SESSION_ID])
+        .aggregate(_codes=keyed.collect().sort().map(lambda e: e.c))
+        .order_by("_o")
+    )
+    data = per_session.to_pyarrow()
+    if data.num_rows == 0:
+        return pa.array([], pa.string()), np.zeros(1, np.int64), np.zeros(0, np.int64)
+    lists = data.column("_codes").combine_chunks()
+    offsets = np.asarray(lists.offsets.to_numpy(), dtype=np.int64)
+    offsets = offsets - offsets[0]
+    codes = lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    owners = data.column("_o").combine_chunks().cast(pa.string())
+    return owners, offsets, codes
+
+
 def encode_symbols(events: ibis.Table, by: str, alphabet: str) -> SymbolSequences:
     """Read events and turn each session (or user) into HMM symbols.
 
     Args:
-        events: Prepared events.
+        events: Prepared events, or them in :func:`~shopseq.analyze.ordered.session_order`.
         by: ``session`` or ``user``.
         alphabet: ``action`` (the action) or ``action_context`` (views split into
             ``view (new)``, ``view (same category)`` and ``view (revisit)``).
@@ -190,27 +239,34 @@ def encode_symbols(events: ibis.Table, by: str, alphabet: str) -> SymbolSequence
     Returns:
         The symbol sequences; the alphabet holds the symbols that occur, in a fixed order.
     """
-    arrays = fetch_events(events, SequenceConfig(by="session" if by == "session" else "user"))
-    offsets = arrays.boundaries()
-    codes = arrays.actions.astype(np.int64)
     full = [a.value for a in Action]
-    raw = codes
     if alphabet == "action_context":
-        context = _context_symbols(arrays, offsets)
-        # A view becomes len(Action) + context; other actions keep their code.
-        raw = np.where(codes == ACTION_CODES[Action.VIEW], len(full) + context, codes)
         full += [VIEW_NEW, VIEW_SAME, VIEW_REVISIT]
+    if by == "session":
+        owners, offsets, raw = _session_symbols(events, alphabet)
+        codes = raw
+    else:
+        arrays = fetch_events(events, SequenceConfig(by="user"))
+        offsets = arrays.boundaries()
+        codes = arrays.actions.astype(np.int64)
+        raw = codes
+        if alphabet == "action_context":
+            context = _context_symbols(arrays, offsets)
+            # A view becomes len(Action) + context; other actions keep their code.
+            raw = np.where(codes == ACTION_CODES[Action.VIEW], len(Action) + context, codes)
+        n = len(offsets) - 1
+        owners = arrays.owner_ids.take(pa.array(offsets[:-1])) if n else pa.array([], pa.string())
     present = np.flatnonzero(np.bincount(raw, minlength=len(full)))
     remap = np.full(len(full), -1, dtype=np.int64)
     remap[present] = np.arange(len(present))
     n = len(offsets) - 1
     seq = np.repeat(np.arange(n), np.diff(offsets))
-    owners = arrays.owner_ids.take(pa.array(offsets[:-1])) if n else pa.array([], pa.string())
     return SymbolSequences(
         owner_ids=owners,
         offsets=offsets,
         symbols=remap[raw],
         names=tuple(full[i] for i in present),
+        # A purchase keeps its action code in both alphabets.
         converted=np.bincount(seq[codes == _PURCHASE], minlength=n) > 0,
     )
 
@@ -275,9 +331,33 @@ class _Packed:
     def width(self) -> int:
         return len(self.live)
 
+    @property
+    def bounds(self) -> list[int]:
+        """``start`` as Python ints (slicing with NumPy scalars costs more per step)."""
+        return [int(x) for x in self.start]
+
+    @property
+    def live_counts(self) -> list[int]:
+        """``live`` as Python ints."""
+        return [int(x) for x in self.live]
+
     def step(self, t: int) -> slice:
         """Step ``t``'s events in the flat arrays."""
         return slice(int(self.start[t]), int(self.start[t + 1]))
+
+
+def _row_sums(a: np.ndarray) -> np.ndarray:
+    """``a.sum(axis=1)``, bit for bit, for the few columns (states) of the EM arrays.
+
+    NumPy adds the columns of a C-ordered (n, k) array left to right, as this does; with
+    k = 2..6 its reduction costs ~5x more per call than k - 1 column additions, and the EM
+    calls it once per position per iteration (``tests/analyze/test_states.py`` checks the
+    equality).
+    """
+    total = a[:, 0].copy()
+    for j in range(1, a.shape[1]):
+        total += a[:, j]
+    return total
 
 
 def _forward(packed: _Packed, p: HMMParameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -290,15 +370,19 @@ def _forward(packed: _Packed, p: HMMParameters) -> tuple[np.ndarray, np.ndarray,
     frame = np.ascontiguousarray(p.emissionprob.T)[packed.symbols]  # (n_events, k)
     alpha = np.empty_like(frame)
     scale = np.empty(len(frame))
-    a = p.startprob[None, :] * frame[packed.step(0)] if packed.width else frame[:0]
+    bounds, live = packed.bounds, packed.live_counts
     for t in range(packed.width):
-        here = packed.step(t)
+        lo, hi = bounds[t], bounds[t + 1]
+        a = alpha[lo:hi]  # written in place: the products as before, without temporaries
         if t:
-            before = int(packed.start[t - 1])
-            a = (alpha[before : before + packed.live[t]] @ p.transmat) * frame[here]
-        total = a.sum(axis=1)
-        scale[here] = total
-        alpha[here] = a / total[:, None]
+            before = bounds[t - 1]
+            np.matmul(alpha[before : before + live[t]], p.transmat, out=a)
+            a *= frame[lo:hi]
+        else:
+            np.multiply(p.startprob[None, :], frame[lo:hi], out=a)
+        total = _row_sums(a)
+        scale[lo:hi] = total
+        a /= total[:, None]
     return alpha, scale, frame
 
 
@@ -387,6 +471,10 @@ def baum_welch(
 ) -> tuple[HMMParameters, float, int]:
     """Maximum-likelihood EM for a categorical HMM over weighted sequences.
 
+    The matrix products are tiny ((live sequences, k) x (k, k)): run it with one BLAS thread
+    (``threadpoolctl``), as ``intent_states`` does; OpenBLAS's threads made each fit 2.6x
+    costlier in CPU (and 2.9x in wall time) on a busy 2-core machine, for the same result.
+
     Args:
         sequences: Observations (typically the distinct ones).
         weights: (n,) how many times each sequence occurs.
@@ -404,6 +492,7 @@ def baum_welch(
     if sequences.symbols.size == 0:
         raise InputError("cannot fit an HMM on sequences without events")
     packed = _Packed.of(sequences)
+    bounds, live = packed.bounds, packed.live_counts
     w = np.asarray(weights, dtype=np.float64)[packed.order]
     w_events = w[packed.rows]
     k, v = n_states, len(sequences.names)
@@ -413,23 +502,24 @@ def baum_welch(
     for iterations in range(1, n_iter + 1):  # noqa: B007 - the count is returned
         alpha, scale, frame = _forward(packed, p)
         log_likelihood = float(w_events @ np.log(scale))
+        aw = alpha * w_events[:, None]  # row r of step t has weight w[r] = w_events[start + r]
         beta = np.empty_like(alpha)
-        beta[packed.step(packed.width - 1)] = 1.0
+        beta[bounds[packed.width - 1] : bounds[packed.width]] = 1.0
         xi = np.zeros((k, k))
         for t in range(packed.width - 2, -1, -1):
-            n, after = int(packed.live[t + 1]), packed.step(t + 1)
-            here = int(packed.start[t])
-            emitted = frame[after] * beta[after]  # (n, k)
-            emitted /= scale[after][:, None]
-            beta[here : here + n] = emitted @ p.transmat.T
-            beta[here + n : packed.start[t + 1]] = 1.0  # sequences ending at t
-            xi += (alpha[here : here + n] * w[:n, None]).T @ emitted
+            n, lo, hi, here = live[t + 1], bounds[t + 1], bounds[t + 2], bounds[t]
+            emitted = frame[lo:hi] * beta[lo:hi]  # (n, k)
+            emitted /= scale[lo:hi][:, None]
+            np.matmul(emitted, p.transmat.T, out=beta[here : here + n])
+            beta[here + n : lo] = 1.0  # sequences ending at t
+            # alpha * w for the rows of step t: the product once per iteration, not per step.
+            xi += aw[here : here + n].T @ emitted
         weighted = alpha * beta * w_events[:, None]  # (n_events, k) weighted posteriors
         emission = np.stack(
             [np.bincount(packed.symbols, weighted[:, j], minlength=v) for j in range(k)]
         )
         p = HMMParameters(
-            startprob=_normalise(weighted[packed.step(0)].sum(axis=0)),
+            startprob=_normalise(weighted[bounds[0] : bounds[1]].sum(axis=0)),
             transmat=_normalise(xi * p.transmat),
             emissionprob=_normalise(emission),
         )

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shopseq.analyze.ordered import EVENT_POS, has_session_order
 from shopseq.analyze.result import Result, event_order
 from shopseq.schema import ACTION, CATEGORY_ID, ITEM_ID, SESSION_ID
 
@@ -192,19 +193,22 @@ def _token(events: ibis.Table, token: str) -> ibis.StringValue:
 
 def _sample_sequences(events: ibis.Table, config: PatternConfig) -> tuple[pa.Array, IntArray, int]:
     """Fetch the sampled sessions' tokens in order; return (tokens, offsets, sessions total)."""
-    sessions = events.select(_s=events[SESSION_ID]).distinct()
+    if has_session_order(events):
+        # The shared ordered table (analyze/ordered.py): a session's first event names it once,
+        # and positions order its events.
+        sessions = events.filter(events[EVENT_POS] == 0).select(_s=events[SESSION_ID])
+    else:
+        sessions = events.select(_s=events[SESSION_ID]).distinct()
     ranked = sessions.mutate(_h=(sessions._s.concat(f"#{config.seed}")).hash())
     n_total = int(sessions.count().execute())
     chosen = ranked.order_by(["_h", "_s"]).limit(config.max_sequences).select("_s")
     picked = events.semi_join(chosen, events[SESSION_ID] == chosen._s)
-    order = event_order(picked)
+    keys = [picked[EVENT_POS]] if has_session_order(events) else event_order(picked)
     rows = picked.select(
         _s=picked[SESSION_ID],
         _tok=_token(picked, config.token),
-        _t=order[0],
-        _f=order[1],
-        _r=order[2],
-    ).order_by(["_s", "_t", "_f", "_r"])
+        **{f"_k{i}": key for i, key in enumerate(keys)},
+    ).order_by(["_s", *(f"_k{i}" for i in range(len(keys)))])
     data = rows.to_pyarrow()
     session = data.column("_s").combine_chunks()
     tok = data.column("_tok").combine_chunks()
@@ -227,7 +231,8 @@ def mine_patterns(events: ibis.Table, config: PatternConfig) -> PatternsResult:
     """Mine the most frequent sequential patterns of sessions.
 
     Args:
-        events: Prepared events (``store.table("events_prepared")``).
+        events: Prepared events (``store.table("events_prepared")``), or them in
+            :func:`~shopseq.analyze.ordered.session_order` (the same result, sooner).
         config: Token, support, gap, lengths, sample size.
 
     Returns:

@@ -182,7 +182,9 @@ def association_rules(events: ibis.Table, config: RuleConfig) -> RulesResult:
     min_count = _pair_floor(kept, min_count, config.max_pairs)
     counts = kept.group_by("_i").aggregate(_n=ibis._.count())
     kept = kept.semi_join(counts.filter(counts._n >= min_count), "_i")
-    rows = kept.to_pyarrow()
+    # Sorted, so the item columns (numbered by first appearance) and so the order in which
+    # FP-Growth lists itemsets, hence the order of tied rules, are the same on every run.
+    rows = kept.order_by(["_b", "_i"]).to_pyarrow()
     if rows.num_rows == 0:
         return _empty(config, n, n_total, min_count)
     basket_codes = pc.dictionary_encode(rows.column("_b").combine_chunks())
@@ -220,11 +222,20 @@ def association_rules(events: ibis.Table, config: RuleConfig) -> RulesResult:
         ],
     )
     found = found[found["lift"] >= config.min_lift]
-    found = found.sort_values(["lift", "support", "confidence"], ascending=False, kind="mergesort")
+    # Ties on lift, support and confidence in the order of the items (not FP-Growth's).
+    found = found.assign(
+        antecedent_key=found["antecedents"].map(lambda items: tuple(sorted(map(str, items)))),
+        consequent_key=found["consequents"].map(lambda items: tuple(sorted(map(str, items)))),
+    )
+    found = found.sort_values(
+        ["lift", "support", "confidence", "antecedent_key", "consequent_key"],
+        ascending=[False, False, False, True, True],
+        kind="mergesort",
+    )
     rules = tuple(
         Rule(
-            antecedent=tuple(sorted(str(x) for x in row.antecedents)),
-            consequent=tuple(sorted(str(x) for x in row.consequents)),
+            antecedent=row.antecedent_key,
+            consequent=row.consequent_key,
             n=round(float(row.support) * n),
             support=float(row.support),
             confidence=float(row.confidence),

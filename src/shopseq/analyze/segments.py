@@ -1,11 +1,13 @@
 """Customer segments: RFM scores and k-means clusters with a readable profile of each.
 
-RFM scores come from the per-user features of ``sequences.user_features`` as of one cut time
-(default: one second after the last event). R (1-5, 5 best) ranks all users by the recency of
-their last event; F ranks buyers by their number of purchases and M by their purchase value
-(1-5 among buyers; users who never bought get F = M = 0). A score is
-``1 + floor(5 * percent_rank)`` in that order, so equal values share a score and the result does
-not depend on row order.
+RFM scores come from per-user features as of one cut time (default: one second after the last
+event): the columns of ``sequences.user_features`` that segments read, with the same definitions,
+from one grouped query (:func:`segment_features`; the whole feature table also costs a window over
+every user's events, category medians and two joins; ``tests/analyze/test_segments.py`` checks
+the columns equal ``user_features``'). R (1-5, 5 best) ranks all users by the recency of their
+last event; F ranks buyers by their number of purchases and M by their purchase value (1-5 among
+buyers; users who never bought get F = M = 0). A score is ``1 + floor(5 * percent_rank)`` in that
+order, so equal values share a score and the result does not depend on row order.
 
 Clusters: k-means (scikit-learn) on standardised log1p(recency, purchases, spend, sessions,
 events) plus the cart and purchase shares of a user's events. Each cluster gets a name built
@@ -24,10 +26,15 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopseq.analyze.result import Result, fetch_rows
-from shopseq.schema import TS, USER_ID, Action
-from shopseq.sequences.features import user_features
+from shopseq.schema import ACTION, PRICE, QUANTITY, SESSION_ID, TS, USER_ID, Action
 
-__all__ = ["SegmentConfig", "SegmentProfile", "SegmentsResult", "segment_users"]
+__all__ = [
+    "SegmentConfig",
+    "SegmentProfile",
+    "SegmentsResult",
+    "segment_features",
+    "segment_users",
+]
 
 #: Features k-means sees (log1p for the skewed counts); order fixes the centroid columns.
 _LOG_FEATURES = ("recency_days", "frequency", "monetary", "n_sessions", "n_events")
@@ -115,6 +122,48 @@ class SegmentsResult(Result):
     assignments: pa.Table = field(metadata={"json": False})
 
 
+def segment_features(events: ibis.Table, as_of: datetime) -> ibis.Table:
+    """The per-user columns segments read, from the events before ``as_of``.
+
+    Same definitions as the columns of that name in ``sequences.user_features``:
+    ``recency_days`` (days from the user's last event, truncated to the second, to ``as_of``),
+    ``frequency`` (purchase events), ``monetary`` (sum of price x quantity of purchases, a
+    missing price 0, a missing quantity 1), ``n_sessions``, ``n_events``, ``share_cart``,
+    ``share_purchase``, ``n_purchase`` and ``n_return``.
+
+    Args:
+        events: Prepared (sessionised) events.
+        as_of: Cut time (naive UTC); events at or after it are ignored.
+
+    Returns:
+        One row per user (an expression; any engine).
+    """
+    past = events.filter(events[TS] < ibis.literal(as_of))
+    action = past[ACTION]
+    is_purchase = action == Action.PURCHASE.value
+    value = past[PRICE].fill_null(0.0) * past[QUANTITY].fill_null(1).cast("float64")
+    # Truncate first: epoch_seconds() keeps fractions on DuckDB but not on Spark (STACK.md).
+    sec = past[TS].truncate("s").epoch_seconds().cast("int64")
+    session = past[SESSION_ID]
+    per_user = past.group_by(USER_ID).aggregate(
+        _last=sec.max(),
+        frequency=is_purchase.cast("int64").sum(),
+        monetary=ibis.ifelse(is_purchase, value, 0.0).sum(),
+        # user_features counts (user, session) groups: a missing session id is one more.
+        n_sessions=session.nunique() + session.isnull().any().cast("int64"),
+        n_events=past.count(),
+        share_cart=(action == Action.CART.value).cast("float64").mean(),
+        share_purchase=is_purchase.cast("float64").mean(),
+        **{
+            f"n_{a.value}": (action == a.value).cast("int64").sum()
+            for a in (Action.PURCHASE, Action.RETURN)
+        },
+    )
+    as_of_s = ibis.literal(as_of).truncate("s").epoch_seconds().cast("int64")
+    recency = (as_of_s - per_user._last).cast("float64") / 86_400.0
+    return per_user.mutate(recency_days=recency).drop("_last")
+
+
 def _score(
     column: ibis.Value, descending: bool = False, among: ibis.BooleanValue | None = None
 ) -> ibis.IntegerValue:
@@ -186,7 +235,7 @@ def segment_users(events: ibis.Table, config: SegmentConfig) -> SegmentsResult:
     if as_of is None:
         schema = pa.schema([(USER_ID, pa.string()), ("segment", pa.int64())])
         return SegmentsResult(None, 0, config.k, empty_grid, (), schema.empty_table())
-    features = user_features(events, as_of)
+    features = segment_features(events, as_of)
     scored = features.mutate(
         r_score=_score(features.recency_days, descending=True),
         f_score=_score(features.frequency, among=features.frequency > 0),

@@ -101,6 +101,8 @@ class StatesConfig(BaseModel):
             EM's (distinct sessions, length, states) arrays for long user histories).
         top_paths: Most frequent decoded state paths reported.
         seed: Seed of the sample, the held-out split and the EM initialisations.
+        threads: BLAS threads for EM and decoding (their matrix products are tiny: 1 is
+            fastest, and on a busy 2-core machine several times faster; the result is the same).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -117,6 +119,7 @@ class StatesConfig(BaseModel):
     max_fit_events: int = Field(default=200, ge=2)
     top_paths: int = Field(default=10, ge=0)
     seed: int = 0
+    threads: int = Field(default=1, ge=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +285,15 @@ def _to_model(
         transmat=freeze(transmat),
         emissionprob=freeze(emissions),
     )
+
+
+def _blas_threads(threads: int) -> Any:
+    """A context limiting BLAS to ``threads`` threads (``threadpoolctl``, scikit-learn's)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as err:  # an optional extra: say how to get it
+        raise ImportError("intent states need hmmlearn: pip install 'shopseq[analyze]'") from err
+    return threadpool_limits(threads, user_api="blas")
 
 
 def _fit_best(
@@ -467,8 +479,9 @@ def intent_states(events: ibis.Table, config: StatesConfig) -> StatesResult:
         States, their transition and emission matrices, conversion table and decoded paths.
     """
     sequences = encode_symbols(events, config.by, config.alphabet)
-    model, candidates = fit_state_model(sequences, config, config.alphabet)
-    states, _ = model.decode(sequences, posteriors=False)
+    with _blas_threads(config.threads):
+        model, candidates = fit_state_model(sequences, config, config.alphabet)
+        states, _ = model.decode(sequences, posteriors=False)
     k, names = model.n_states, model.names
     seq = np.repeat(np.arange(len(sequences)), sequences.lengths)
     same = seq[1:] == seq[:-1]

@@ -14,6 +14,7 @@ from typing import Literal
 import ibis
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopseq.analyze.ordered import EVENT_POS, NEXT_ACTION, NEXT_CATEGORY, has_session_order
 from shopseq.analyze.result import Result, event_order, fetch_rows
 from shopseq.schema import ACTION, CATEGORY_ID, SESSION_ID, USER_ID, Action
 
@@ -98,7 +99,8 @@ def transitions(events: ibis.Table, config: TransitionConfig) -> TransitionsResu
     """Count action and category transitions (one grouped query over a window).
 
     Args:
-        events: Prepared events (``store.table("events_prepared")``).
+        events: Prepared events (``store.table("events_prepared")``), or them in
+            :func:`~shopseq.analyze.ordered.session_order` (the same result, sooner).
         config: Owner, category states, start/exit.
 
     Returns:
@@ -113,21 +115,32 @@ def transitions(events: ibis.Table, config: TransitionConfig) -> TransitionsResu
         .limit(config.max_categories)
     )
     top_names = [str(r["_top"]) for r in fetch_rows(top)]
-    category = (
-        ibis.cases(
-            (events[CATEGORY_ID].isnull(), UNKNOWN),
-            (events[CATEGORY_ID].isin(top_names), events[CATEGORY_ID]),
-            else_=OTHER,
+
+    def state(category: ibis.StringValue) -> ibis.StringValue:
+        if not top_names:
+            return ibis.literal(UNKNOWN)
+        return ibis.cases(
+            (category.isnull(), UNKNOWN), (category.isin(top_names), category), else_=OTHER
         )
-        if top_names
-        else ibis.literal(UNKNOWN)
-    )
-    window = ibis.window(group_by=events[owner], order_by=event_order(events))
-    stepped = events.mutate(_a=events[ACTION], _c=category).mutate(
-        _next_a=ibis._._a.lead().over(window),
-        _next_c=ibis._._c.lead().over(window),
-        _first=ibis.row_number().over(window) == 0,
-    )
+
+    if config.by == "session" and has_session_order(events):
+        # The shared ordered table (analyze/ordered.py) has the next event's action and
+        # category; a next category maps to its state as the event's own does.
+        has_next = events[NEXT_ACTION].notnull()
+        stepped = events.select(
+            _a=events[ACTION],
+            _c=state(events[CATEGORY_ID]),
+            _next_a=events[NEXT_ACTION],
+            _next_c=ibis.ifelse(has_next, state(events[NEXT_CATEGORY]), ibis.null("string")),
+            _first=events[EVENT_POS] == 0,
+        )
+    else:
+        window = ibis.window(group_by=events[owner], order_by=event_order(events))
+        stepped = events.mutate(_a=events[ACTION], _c=state(events[CATEGORY_ID])).mutate(
+            _next_a=ibis._._a.lead().over(window),
+            _next_c=ibis._._c.lead().over(window),
+            _first=ibis.row_number().over(window) == 0,
+        )
     pairs = stepped.group_by(["_a", "_c", "_next_a", "_next_c", "_first"]).aggregate(
         n=ibis._.count()
     )

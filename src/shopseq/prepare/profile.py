@@ -97,10 +97,12 @@ class DatasetProfile:
         return data
 
 
-def _quantiles(counts: ibis.Table) -> Quantiles:
+def _quantiles(counts: ibis.Table) -> tuple[Quantiles, int]:
+    """The distribution of ``counts._n`` and the number of groups, from one query."""
     n = counts._n
     row = (
         counts.aggregate(
+            groups=counts.count(),
             mean=n.mean(),
             max=n.max(),
             **{f"p{int(q * 100)}": n.quantile(q) for q in _QUANTILES},
@@ -108,13 +110,14 @@ def _quantiles(counts: ibis.Table) -> Quantiles:
         .to_pyarrow()
         .to_pylist()[0]
     )
-    return Quantiles(
+    quantiles = Quantiles(
         mean=float(row["mean"] or 0),
         p50=float(row["p50"] or 0),
         p90=float(row["p90"] or 0),
         p99=float(row["p99"] or 0),
         max=int(row["max"] or 0),
     )
+    return quantiles, int(row["groups"] or 0)
 
 
 def profile_store(store: Store) -> DatasetProfile:
@@ -178,13 +181,13 @@ def profile_store(store: Store) -> DatasetProfile:
         .to_pyarrow()
         .to_pylist()
     }
-    per_user = _quantiles(events.group_by(USER_ID).aggregate(_n=ibis._.count()))
+    per_user, _ = _quantiles(events.group_by(USER_ID).aggregate(_n=ibis._.count()))
     per_session = None
     n_sessions = None
-    if prepared:
-        sessions = events.group_by(SESSION_ID).aggregate(_n=ibis._.count())
-        n_sessions = int(sessions.count().execute())
-        per_session = _quantiles(sessions)
+    if prepared:  # the number of sessions comes with their distribution (one pass, not two)
+        per_session, n_sessions = _quantiles(
+            events.group_by(SESSION_ID).aggregate(_n=ibis._.count())
+        )
     users, items = int(summary["users"]), int(summary["items"])
     return DatasetProfile(
         table=PREPARED_TABLE if prepared else "events",

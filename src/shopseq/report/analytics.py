@@ -108,7 +108,7 @@ def funnel_section(page: Page, ctx: ReportContext) -> None:
     # Both views from one pass: the steps each owner reached are found once.
     segmented = bool(ctx.segments.n_users)
     views = funnel_breakdowns(
-        events,
+        ctx.ordered if base.by == "session" else events,
         base,
         ("category", "segment") if segmented else ("category",),
         ctx.segment_labels if segmented else None,
@@ -156,8 +156,8 @@ def paths_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    events, config = ctx.events, ctx.config
-    result = paths(events, config.paths)
+    config = ctx.config
+    result = paths(ctx.ordered, config.paths)
 
     def rows(items: Sequence[Any]) -> list[list[Any]]:
         return [[" → ".join(p.path), p.n, pct(p.share)] for p in items]
@@ -187,7 +187,8 @@ def transitions_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    events, config = ctx.events, ctx.config
+    config = ctx.config
+    events = ctx.ordered if config.transitions.by == "session" else ctx.events
     result = transitions(events, config.transitions)
     body = page.figure(plots.heatmap(result.actions, "Next action (row → column)", 440))
     body += page.figure(plots.heatmap(result.categories, "Next category (row → column)", 640))
@@ -240,8 +241,8 @@ def patterns_section(page: Page, ctx: ReportContext) -> None:
         page: The page.
         ctx: The report's shared state.
     """
-    events, config = ctx.events, ctx.config
-    result = mine_patterns(events, config.patterns)
+    config = ctx.config
+    result = mine_patterns(ctx.ordered, config.patterns)
     c = config.patterns
     rows = [[" → ".join(p.tokens), p.n, pct(p.support)] for p in result.patterns]
     sample = (

@@ -1,7 +1,9 @@
 """What every section of the report reads: the settings, the store, and results computed once.
 
 Sections never recompute what another section already has: the prepared events, the actions
-present, the user segments (used by the segments section and by the funnel's per-segment view)
+present, the events in session order (``ordered``: each event's position and neighbours, read by
+the funnel, paths, transitions and intent states, which each sorted the events by session
+before), the user segments (used by the segments section and by the funnel's per-segment view)
 and the segment labels as an engine table are computed at most once per report and shared here.
 Artifact files of other stages are read once and *claimed* by the section that renders them;
 whatever no section claims is shown by the generic artifact section at the end.
@@ -10,6 +12,7 @@ whatever no section claims is shown by the generic artifact section at the end.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,10 +33,20 @@ from shopseq.analyze import (
     StatesConfig,
     TransitionConfig,
     segment_users,
+    session_order,
 )
 from shopseq.prepare.pipeline import PREPARED_TABLE
 from shopseq.report.artifacts import KNOWN_ARTIFACTS
-from shopseq.schema import ACTION, USER_ID
+from shopseq.schema import (
+    ACTION,
+    CATEGORY_ID,
+    ITEM_ID,
+    SESSION_ID,
+    SOURCE_FILE_ID,
+    SOURCE_ROW,
+    TS,
+    USER_ID,
+)
 from shopseq.store import Store
 
 __all__ = ["REPORT_FIT_SESSIONS", "ReportConfig", "ReportContext"]
@@ -101,17 +114,38 @@ class ReportContext:
         store: The prepared store.
         config: The settings.
         warnings: Problems found while building (artifact files in an unexpected shape).
+        seconds: Wall time of each shared result (``ordered``, ``segments``), counted also in
+            the section that first asked for it.
     """
 
     store: Store
     config: ReportConfig
     warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
     _claimed: set[Path] = field(default_factory=set)
+
+    def _timed(self, name: str, compute: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        value = compute()
+        self.seconds[name] = time.perf_counter() - started
+        return value
 
     @cached_property
     def events(self) -> ibis.Table:
         """The prepared events."""
         return self.store.table(PREPARED_TABLE)
+
+    @cached_property
+    def ordered(self) -> ibis.Table:
+        """The events in session order (``analyze.session_order``), materialised once.
+
+        Only the columns the ordered analyses read are kept (not price, quantity, query).
+        """
+        kept = [USER_ID, SESSION_ID, ITEM_ID, CATEGORY_ID, ACTION, TS, SOURCE_FILE_ID, SOURCE_ROW]
+        ordered: ibis.Table = self._timed(
+            "ordered", lambda: session_order(self.events.select(kept)).cache()
+        )
+        return ordered
 
     @cached_property
     def actions_present(self) -> set[str]:
@@ -122,7 +156,10 @@ class ReportContext:
     @cached_property
     def segments(self) -> SegmentsResult:
         """User segments (computed once: the segments section and the funnel both use them)."""
-        return segment_users(self.events, self.config.segments)
+        result: SegmentsResult = self._timed(
+            "segments", lambda: segment_users(self.events, self.config.segments)
+        )
+        return result
 
     @cached_property
     def segment_labels(self) -> ibis.Table:

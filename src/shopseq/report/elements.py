@@ -205,7 +205,8 @@ class Page:
     def __init__(self) -> None:
         self.sections: list[tuple[str, str, str]] = []  # (anchor, title, body)
         self.n_figures = 0
-        self.seconds: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # wall time per section
+        self.cpu_seconds: dict[str, float] = {}  # this process' CPU time (all its threads)
 
     def figure(self, fig: go.Figure) -> str:
         """Embed a Plotly figure (the library is inlined once for the page).
@@ -239,12 +240,14 @@ class Page:
         self.sections.append((anchor, html.escape(title), text + body))
 
     def timed(self, name: str, build: Callable[[], None]) -> None:
-        """Run a builder and record its wall time.
+        """Run a builder and record its wall and CPU time.
 
         Args:
             name: Timing key.
             build: The builder.
         """
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         build()
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        used = time.process_time() - cpu
+        self.cpu_seconds[name] = self.cpu_seconds.get(name, 0.0) + used

@@ -107,6 +107,9 @@ class ReportSummary:
         seconds: Wall time per section.
         artifacts: Artifact files found.
         warnings: Problems found in artifact files.
+        shared_seconds: Wall time of the results sections share (``ReportContext.seconds``;
+            each also counted in the section that first asked for it).
+        cpu_seconds: CPU time of this process (all its threads) per section.
     """
 
     path: Path
@@ -115,6 +118,8 @@ class ReportSummary:
     seconds: dict[str, float]
     artifacts: tuple[Path, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    shared_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
 _CSS = """
@@ -206,6 +211,8 @@ def build_report(
         seconds=page.seconds,
         artifacts=tuple(a.path for a in ctx.artifacts),
         warnings=tuple(dict.fromkeys(ctx.warnings)),
+        shared_seconds=dict(ctx.seconds),
+        cpu_seconds=page.cpu_seconds,
     )
     return text, summary
 
@@ -230,4 +237,6 @@ def write_report(store: Store, path: Path, config: ReportConfig) -> ReportSummar
         seconds=summary.seconds,
         artifacts=summary.artifacts,
         warnings=summary.warnings,
+        shared_seconds=summary.shared_seconds,
+        cpu_seconds=summary.cpu_seconds,
     )

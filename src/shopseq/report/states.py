@@ -21,7 +21,8 @@ def states_section(page: Page, ctx: ReportContext) -> None:
         ctx: The report's shared context (prepared events, ``config.states``).
     """
     try:
-        result = intent_states(ctx.events, ctx.config.states)
+        config = ctx.config.states
+        result = intent_states(ctx.ordered if config.by == "session" else ctx.events, config)
     except InputError as err:  # e.g. a log with one kind of event: no behaviour to model
         page.section("states", "Intent states", "", f'<p class="empty">{html.escape(str(err))}</p>')
         return
