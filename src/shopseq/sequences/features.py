@@ -7,13 +7,13 @@ loops over users in Python.
 
 How :func:`user_features` is computed (it scores every owner of a store, so its plan matters):
 each group of features is one aggregate that reads only its own columns of the stored events —
-the plain per-event aggregates (counts, sums, shares, distinct items, price level), the gaps
-(the only features that need the events in order: one window, one sort, of six columns), the
-sessions and the categories — and the four per-user results are joined on the user. Reading the
-events four times costs a columnar scan each; sharing one subquery instead made Ibis emit a CTE
-that DuckDB materialised with every column of every event, and sent the wide rows through the
-window's sort. ``tests/sequences/test_features_reference.py`` keeps the earlier plan as the
-reference every feature must equal.
+the order-free per-event aggregates (counts, sums, shares, times, price level), distinct items,
+the gaps (the only features that need the events in order: one window, one sort, of six
+columns), the sessions and the categories — and the per-user results are joined on the user.
+Reading the events once per group costs a columnar scan each; sharing one subquery instead made
+Ibis emit a CTE that DuckDB materialised with every column of every event, and sent the wide rows
+through the window's sort. ``tests/sequences/test_features_reference.py`` keeps the earlier plan as
+the reference every feature must equal.
 """
 
 from __future__ import annotations
