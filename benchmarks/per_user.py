@@ -17,6 +17,8 @@ resumed and reported separately):
     nice -n 10 python benchmarks/per_user.py                      # everything, then the report
     python benchmarks/per_user.py --parts cdnow real --no-report
     python benchmarks/per_user.py --report-only
+    nice -n 10 python benchmarks/per_user.py --parts speed --speed-store /tmp/speed.duckdb \
+        --speed-against main --no-report    # keep the 10 M-event store; time main's features too
 
 LightGBM, DuckDB and BLAS use 1 thread (the machine is shared), except the speed part, whose goal
 is stated for 2 cores (``--speed-threads``, 2 by default). Every part records the command, its
@@ -364,43 +366,128 @@ def part_sequence(threads: int, n_events: int) -> dict[str, Any]:
     return {"events": events.num_rows, "tasks": out, "meta": _finish(meta)}
 
 
-def part_speed(n_users: int, threads: int) -> dict[str, Any]:
+def _speed_store(n_users: int, threads: int, path: Path) -> tuple[int, float | None]:
+    """The generated speed store at ``path``: built there (and kept) unless it exists already.
+
+    Returns the number of generated events and the build time (``None`` when it was reused).
+    """
+    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
+    from shopseq.prepare import PrepareConfig, prepare_events
+    from shopseq.store import open_store
+    from shopseq.synthetic import GeneratorConfig, generate_events, write_events
+
+    config = GeneratorConfig(n_events=10 * n_users, n_users=n_users, seed=5)
+    events_file = path.with_suffix(".parquet")
+    if path.exists() and events_file.exists():
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(events_file).metadata.num_rows, None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    events = generate_events(config)
+    write_events(events, events_file, config)
+    n_events = events.num_rows
+    del events
+    with open_store(path, threads=threads, memory_limit="4GB") as store:
+        ingest_files([events_file], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store)
+        prepare_events(store, PrepareConfig())
+    return n_events, time.perf_counter() - started
+
+
+def _features_at(ref: str, root: Path) -> Any:
+    """``user_features`` as the git revision ``ref`` wrote it (its features.py, imported apart)."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{ref}:src/shopseq/sequences/features.py"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    path = root / f"features_{ref.replace('/', '_')}.py"
+    path.write_text(source)
+    name = f"_features_at_{ref.replace('/', '_')}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic resolves the config's annotations through it
+    spec.loader.exec_module(module)
+    return module.user_features
+
+
+def _timed(run: Any) -> tuple[Any, dict[str, float]]:
+    """``run()``, with its wall and CPU seconds (every thread of the process) and the load."""
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = run()
+    return result, {
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu,
+        "load_before": round(load, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def _max_difference(a: Any, b: Any) -> dict[str, Any]:
+    """Compare two feature tables row for row (sorted by user): same columns, values, nulls."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if a.column_names != b.column_names or a.num_rows != b.num_rows:
+        return {"same_shape": False, "columns": [a.column_names, b.column_names]}
+    a, b = a.sort_by("user_id"), b.sort_by("user_id")
+    worst, unequal = 0.0, []
+    for name in a.column_names:
+        x, y = a.column(name), b.column(name)
+        if not pc.all(pc.equal(pc.is_null(x), pc.is_null(y))).as_py():
+            unequal.append(name)
+        elif pa.types.is_floating(x.type):
+            u = x.to_numpy(zero_copy_only=False)
+            v = y.to_numpy(zero_copy_only=False)
+            both = ~(np.isnan(u) | np.isnan(v))
+            if not np.array_equal(np.isnan(u), np.isnan(v)):
+                unequal.append(name)
+            elif both.any():
+                scale = np.maximum(np.abs(u[both]), np.abs(v[both]))
+                rel = np.abs(u[both] - v[both]) / np.where(scale > 0, scale, 1.0)
+                worst = max(worst, float(rel.max()))
+        elif not pc.all(pc.fill_null(pc.equal(x, y), True)).as_py():
+            unequal.append(name)
+    return {"same_shape": True, "unequal_columns": unequal, "max_relative_difference": worst}
+
+
+def part_speed(
+    n_users: int, threads: int, store: Path | None, against: str | None, rounds: int
+) -> dict[str, Any]:
     """Score every user of a generated 1 M-user store: features, LightGBM, TreeSHAP top 10 k.
 
     Building the store (generate, ingest, prepare) and training are not timed against the goal;
-    the store is built with ``threads`` too.
+    the store is built with ``threads`` too, at ``store`` when given (kept and reused by the next
+    run). ``against`` (a git revision) times that revision's ``user_features`` on the same store
+    in the same process, alternating with the current one for ``rounds`` rounds, and checks that
+    both give the same table.
     """
     import numpy as np
 
-    from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, ingest_files
-    from shopseq.prepare import PREPARED_TABLE, PrepareConfig, prepare_events
+    from shopseq.prepare import PREPARED_TABLE
     from shopseq.sequences import LabelConfig, event_time_range, user_examples, user_features
     from shopseq.store import open_store
-    from shopseq.synthetic import GeneratorConfig, generate_events, write_events
     from shopseq.users.gbm import GBM, GBMConfig
     from shopseq.users.reasons import reason_sentences
     from shopseq.users.tasks import TASKS, examples_from_table
 
-    out: dict[str, Any] = {"users_asked": n_users}
+    out: dict[str, Any] = {"users_asked": n_users, "against": against}
     meta = _meta(threads)
-    config = GeneratorConfig(n_events=10 * n_users, n_users=n_users, seed=5)
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as tmp:
         root = Path(tmp)
-        started = time.perf_counter()
-        events = generate_events(config)
-        write_events(events, root / "events.parquet", config)
-        out["events"] = events.num_rows
-        del events
-        path = root / "s.duckdb"
-        with open_store(path, threads=threads, memory_limit="4GB") as store:
-            ingest_files(
-                [root / "events.parquet"], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store
-            )
-            prepare_events(store, PrepareConfig())
-        out["build_store_s"] = time.perf_counter() - started
+        path = store or root / "s.duckdb"
+        out["events"], out["build_store_s"] = _speed_store(n_users, threads, path)
+        old_features = _features_at(against, root) if against else None
         task = TASKS["churn"]
-        with open_store(path, read_only=True, threads=threads) as store:
-            prepared = store.table(PREPARED_TABLE)
+        with open_store(path, read_only=True, threads=threads) as opened:
+            prepared = opened.table(PREPARED_TABLE)
             _, last = event_time_range(prepared)
             labels = LabelConfig()
             # Train on a 50 k-owner sample of one snapshot (training speed is not the goal here).
@@ -411,18 +498,40 @@ def part_speed(n_users: int, threads: int) -> dict[str, Any]:
             )
             train = examples_from_table(train_table.take(pick), task)
             model = GBM(GBMConfig(threads=threads)).fit(train)
-            started = time.perf_counter()
-            now = user_features(prepared, last + timedelta(seconds=1)).to_pyarrow()
-            out["features_s"] = time.perf_counter() - started
+            del train_table, train
+            as_of = last + timedelta(seconds=1)
+            timings: dict[str, list[dict[str, float]]] = {"current": [], "against": []}
+            now = None
+            for _ in range(rounds):
+                if old_features is not None:
+                    old, timing = _timed(lambda: old_features(prepared, as_of).to_pyarrow())
+                    timings["against"].append(timing)
+                now, timing = _timed(lambda: user_features(prepared, as_of).to_pyarrow())
+                timings["current"].append(timing)
+            assert now is not None
+            out["feature_runs"] = timings
+            out["features_s"] = min(t["wall_s"] for t in timings["current"])
+            if old_features is not None:
+                out["against_features_s"] = min(t["wall_s"] for t in timings["against"])
+                out["same_as_against"] = _max_difference(now, old)
+                del old
         out["users_scored"] = now.num_rows
         started = time.perf_counter()
         examples = examples_from_table(
             now, task, feature_names=model.feature_names_, unlabelled=True
         )
         out["matrix_s"] = time.perf_counter() - started
-        started = time.perf_counter()
-        score = model.predict(examples)
-        out["predict_s"] = time.perf_counter() - started
+        out["matrix"] = {
+            "dtype": str(examples.features.dtype),
+            "c_contiguous": bool(examples.features.flags["C_CONTIGUOUS"]),
+            "shape": list(examples.features.shape),
+        }
+        score, out["predict"] = _timed(lambda: model.predict(examples))
+        out["predict_s"] = out["predict"]["wall_s"]
+        # The same trees on one thread (a shared machine may give two threads less than one).
+        _, out["predict_1_thread"] = _timed(
+            lambda: model.booster_.predict(examples.features, raw_score=True, num_threads=1)
+        )
         out["score_total_s"] = out["features_s"] + out["matrix_s"] + out["predict_s"]
         top = examples.subset(np.argsort(-score, kind="stable")[:10_000])
         started = time.perf_counter()
@@ -506,6 +615,81 @@ def _sequence_lines(data: Any) -> list[str]:
             f"{versus('gru')} | {versus('sasrec')} | {row['chosen']} | {row['wall_s']:.0f} |"
         )
     lines.append("")
+    return lines
+
+
+def _speed_lines(speed: dict[str, Any] | None) -> list[str]:
+    if not speed:
+        return []
+    runs = speed.get("feature_runs") or {}
+    current = runs.get("current") or []
+    against = runs.get("against") or []
+    lines = [
+        "### Scoring speed: a generated store of "
+        f"{speed['users_scored']:,} users ({speed['events']:,} events)",
+        "",
+        _meta_line(speed.get("meta")),
+        "",
+    ]
+    if against:
+        same = speed.get("same_as_against") or {}
+        equal = same.get("same_shape") and not same.get("unequal_columns")
+        lines += [
+            f"Features of every user, this version beside `{speed['against']}`'s "
+            "`user_features`, in the same process on the same store (alternating; wall and CPU "
+            "seconds of every thread, 1-min load before each run):",
+            "",
+            "| run | version | wall s | CPU s | load |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for i, (old, new) in enumerate(zip(against, current, strict=False), 1):
+            lines += [
+                f"| {i} | {speed['against']} | {old['wall_s']:.1f} | {old['cpu_s']:.1f} | "
+                f"{old['load_before']} |",
+                f"| {i} | this | {new['wall_s']:.1f} | {new['cpu_s']:.1f} | {new['load_before']} |",
+            ]
+        ratio = speed["against_features_s"] / speed["features_s"]
+        lines += [
+            "",
+            f"Best of each: {speed['against_features_s']:.1f} s -> {speed['features_s']:.1f} s "
+            f"({ratio:.1f}x). Same table (every column, value and null, rows matched by user; "
+            f"floats to a relative {same.get('max_relative_difference', float('nan')):.1e}): "
+            f"**{'yes' if equal else 'no: ' + str(same)}**.",
+            "",
+        ]
+    matrix = speed.get("matrix") or {}
+    predict = speed.get("predict") or {}
+    layout = (
+        f" ({matrix['dtype']}, {'C-contiguous' if matrix['c_contiguous'] else 'not contiguous'}"
+        f", {matrix['shape'][0]:,} x {matrix['shape'][1]})"
+        if matrix
+        else ""
+    )
+    cpu = f"{predict['cpu_s']:.1f}" if predict else ""
+    lines += [
+        "| step | seconds | CPU s | goal |",
+        "|---|---:|---:|---|",
+        f"| features of every user in the store (Ibis on DuckDB) | {speed['features_s']:.1f} | "
+        f"{min((r['cpu_s'] for r in current), default=float('nan')):.1f} | |",
+        f"| feature matrix (Arrow -> NumPy){layout} | {speed['matrix_s']:.1f} | | |",
+        f"| LightGBM churn scores ({speed['trees']} trees, NumPy, {speed['meta']['threads']} "
+        f"threads) | {speed['predict_s']:.1f} | {cpu} | |",
+        *(
+            [
+                f"| (the same raw scores on 1 thread) | "
+                f"{speed['predict_1_thread']['wall_s']:.1f} | "
+                f"{speed['predict_1_thread']['cpu_s']:.1f} | |"
+            ]
+            if "predict_1_thread" in speed
+            else []
+        ),
+        f"| **score everyone** | **{speed['score_total_s']:.1f}** | | < 60 s on 2 cores: "
+        f"{'met' if speed['score_total_s'] < 60 else '**not met**'} |",
+        f"| TreeSHAP reasons for the top 10 k | {speed['treeshap_10k_s']:.1f} | | < 60 s more: "
+        f"{'met' if speed['treeshap_10k_s'] < 60 else '**not met**'} |",
+        f"| their sentences | {speed['sentences_10k_s']:.1f} | | |",
+        "",
+    ]
     return lines
 
 
@@ -610,27 +794,7 @@ def _report() -> None:
             lines += [f"Session intent on {name}, ROC-AUC by prefix length: {cells}.", ""]
     lines += _sequence_lines(_load("sequence"))
     lines += ["Not run: " + "; ".join(f"{n} ({why})" for n, why in NOT_RUN) + ".", ""]
-    speed = _load("speed")
-    if speed:
-        lines += [
-            "### Scoring speed: a generated store of "
-            f"{speed['users_scored']:,} users ({speed['events']:,} events)",
-            "",
-            _meta_line(speed.get("meta")),
-            "",
-            "| step | seconds | goal |",
-            "|---|---:|---|",
-            f"| features of every user in the store (Ibis on DuckDB) | "
-            f"{speed['features_s']:.1f} | |",
-            f"| feature matrix (Arrow -> NumPy) | {speed['matrix_s']:.1f} | |",
-            f"| LightGBM churn scores ({speed['trees']} trees) | {speed['predict_s']:.1f} | |",
-            f"| **score everyone** | **{speed['score_total_s']:.1f}** | < 60 s on 2 cores: "
-            f"{'met' if speed['score_total_s'] < 60 else '**not met**'} |",
-            f"| TreeSHAP reasons for the top 10 k | {speed['treeshap_10k_s']:.1f} | < 60 s more: "
-            f"{'met' if speed['treeshap_10k_s'] < 60 else '**not met**'} |",
-            f"| their sentences | {speed['sentences_10k_s']:.1f} | |",
-            "",
-        ]
+    lines += _speed_lines(_load("speed"))
     write_section("per_user", "\n".join(lines))
 
 
@@ -639,6 +803,13 @@ def main() -> None:
     parser.add_argument("--parts", nargs="*", default=["cdnow", "real", "planted", "speed"])
     parser.add_argument("--users", type=int, default=1_000_000, help="users of the speed store")
     parser.add_argument("--speed-threads", type=int, default=2, help="threads of the speed part")
+    parser.add_argument(
+        "--speed-store", type=Path, help="build the speed store here and keep it (reused if there)"
+    )
+    parser.add_argument(
+        "--speed-against", help="git revision whose user_features to time beside the current one"
+    )
+    parser.add_argument("--speed-rounds", type=int, default=1, help="feature timings per version")
     parser.add_argument(
         "--sequence-threads", type=int, default=1, help="torch threads of the sequence part"
     )
@@ -659,7 +830,16 @@ def main() -> None:
             elif part == "planted":
                 _save("planted", part_planted())
             elif part == "speed":
-                _save("speed", part_speed(args.users, args.speed_threads))
+                _save(
+                    "speed",
+                    part_speed(
+                        args.users,
+                        args.speed_threads,
+                        args.speed_store,
+                        args.speed_against,
+                        args.speed_rounds,
+                    ),
+                )
             elif part == "sequence":
                 _save("sequence", part_sequence(args.sequence_threads, args.sequence_events))
     if not args.no_report:

@@ -193,7 +193,17 @@ class GBM:
                 f" columns, the model was fitted on {len(self.feature_names_ or ())}; build them "
                 "with the training feature names"
             )
-        return examples.features
+        # LightGBM reads a C-contiguous float32/float64 matrix in place; anything else it copies.
+        return np.ascontiguousarray(examples.features, dtype=np.float32)
+
+    def _predict(self, matrix: np.ndarray, **kwargs: Any) -> np.ndarray:
+        """LightGBM's predict on NumPy with the configured threads (not OpenMP's default).
+
+        A loaded booster does not keep its training ``num_threads``, and OpenMP's default (every
+        core) is slower than asked for on a shared machine.
+        """
+        out: np.ndarray = self.booster_.predict(matrix, num_threads=self.config.threads, **kwargs)
+        return out
 
     def raw(self, examples: Examples) -> np.ndarray:
         """Raw scores (log-odds for binary; per-class margins for multiclass).
@@ -205,8 +215,7 @@ class GBM:
             (n,) or (n, n_classes).
         """
         matrix = self._matrix(examples)  # checks fitted first
-        out: np.ndarray = self.booster_.predict(matrix, raw_score=True)
-        return out
+        return self._predict(matrix, raw_score=True)
 
     def predict(self, examples: Examples) -> np.ndarray:
         """Calibrated probability (binary), class probabilities (multiclass), or values.
@@ -219,7 +228,7 @@ class GBM:
         """
         if self.config.kind != "binary":
             matrix = self._matrix(examples)
-            out: np.ndarray = self.booster_.predict(matrix)
+            out = self._predict(matrix)
             if self.calibration_ is not None and self.calibration_[0] == "scale":
                 out = out * self.calibration_[1][0]
             return out
@@ -246,7 +255,7 @@ class GBM:
             (n, n_features + 1): one column per feature, the last is the expected value.
         """
         matrix = self._matrix(examples)
-        contrib = np.asarray(self.booster_.predict(matrix, pred_contrib=True))
+        contrib = np.asarray(self._predict(matrix, pred_contrib=True))
         if self.config.kind != "multiclass":
             return contrib
         width = len(self.feature_names_ or ()) + 1
