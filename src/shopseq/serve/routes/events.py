@@ -74,7 +74,7 @@ async def post_events(
             f"the events could not be made durable ({type(err).__name__}); nothing of this "
             "request was acknowledged: send it again",
         ) from err
-    errors = [
+    errors: list[dict[str, object]] = [
         {
             "index": r.line,
             "field": r.column,
