@@ -101,3 +101,51 @@ def test_malformed_json_lines_are_quarantined(store: Store, data_dir: Path) -> N
     assert lines == [2, 4]
     purchase = store.sql("SELECT quantity, price FROM events WHERE action = 'purchase'").to_pylist()
     assert purchase == [{"quantity": 2, "price": 9.99}]
+
+
+def test_utc_offsets_are_bounded_at_14_hours_part_by_part() -> None:
+    # The offset's hours, minutes and seconds are read once (validate._iso_us) and each checked:
+    # minutes and seconds < 60, at most 14:00 in all.
+    from datetime import datetime
+
+    import duckdb
+    import pyarrow as pa
+
+    from shopseq.ingest import BUILTIN_LAYOUTS
+    from shopseq.ingest.records import check_records
+    from shopseq.ingest.validate import compile_rules
+    from shopseq.schema import EVENT_COLUMNS
+
+    cases = {
+        "2024-01-01T10:00:00+14:00": "2023-12-31 20:00:00",
+        "2024-01-01T10:00:00-14:00": "2024-01-02 00:00:00",
+        "2024-01-01T10:00:00+1400": "2023-12-31 20:00:00",
+        "2024-01-01T10:00:00+13:59:59": "2023-12-31 20:00:01",
+        "2024-01-01T10:00:00+05:30": "2024-01-01 04:30:00",
+        "2024-01-01T10:00:00+14:01": None,
+        "2024-01-01T10:00:00+14:00:01": None,
+        "2024-01-01T10:00:00+05:60": None,
+        "2024-01-01T10:00:00+05:30:60": None,
+        "2024-01-01T10:00:00+25:00": None,
+    }
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    row = {"user_id": "u", "item_id": "i", "action": "view"}
+    records = pa.table(
+        {c: pa.array([row.get(c) for _ in cases], pa.string()) for c in EVENT_COLUMNS}
+    ).set_column(EVENT_COLUMNS.index("ts"), "ts", pa.array(list(cases), pa.string()))
+    rules = compile_rules(BUILTIN_LAYOUTS["shopseq"], datetime(1990, 1, 1), datetime(2030, 1, 1))
+    checked = check_records(con, records, rules)
+    accepted = dict(
+        zip(
+            checked.accepted.column("__line").to_pylist(),
+            [t.strftime("%Y-%m-%d %H:%M:%S") for t in checked.accepted.column("ts").to_pylist()],
+            strict=True,
+        )
+    )
+    rejected = {r.line: r.reason.value for r in checked.rejected}
+    for n, expected in enumerate(cases.values()):
+        if expected is None:
+            assert rejected.get(n) == "bad_timestamp", list(cases)[n]
+        else:
+            assert accepted.get(n) == expected, list(cases)[n]

@@ -16,7 +16,7 @@ from shopseq.ingest.pseudonymize import Pseudonymizer
 from shopseq.runs.nextitem import NextItemRun
 from shopseq.schema import EVENT_COLUMNS
 from shopseq.serve import KeyStore, ServeConfig, create_app
-from shopseq.serve.schemas import EventIn
+from shopseq.serve.schemas import EventIn, EventsResult, Recommendations
 
 
 def _event(user: str, item: str, action: str = "view", **extra: object) -> dict[str, object]:
@@ -98,6 +98,37 @@ def test_batch_reports_each_rejected_event_with_ingest_reason(
     ]
     assert "expected one of view" in body["errors"][0]["detail"]
     assert body["first_seq"] == body["last_seq"] == 1
+
+
+def test_hand_built_bodies_are_the_bytes_fastapi_writes_from_the_models(
+    client: TestClient, keys: Keys, sknn_run: Path
+) -> None:
+    # The events and recommendations routes build their JSON themselves (no second validation
+    # per request); each body must parse as its model and be exactly what FastAPI would write.
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel
+
+    def same_as_model(response: object, model: type[BaseModel]) -> None:
+        content = response.content  # type: ignore[attr-defined]
+        parsed = model.model_validate_json(content, strict=True)
+        assert content == JSONResponse(parsed.model_dump(mode="json")).body
+
+    h = keys.client_headers
+    user = str(NextItemRun.load(sknn_run).owners.ids[0])
+    answers = [
+        (client.post("/v1/events", json=_event(user, "x"), headers=h), 200),
+        (client.post("/v1/events", json={"events": [_event("a", "x"), _event("a", "x", "?")]},
+                     headers=h), 207),
+        (client.post("/v1/events", json=_event("a", "x", ts="2999-01-01"), headers=h), 422),
+        (client.post("/v1/events", json={"events": []}, headers=h), 200),
+    ]  # fmt: skip
+    for response, code in answers:
+        assert response.status_code == code
+        same_as_model(response, EventsResult)
+    for url in (f"/v1/users/{user}/recommendations?k=7", "/v1/users/nobody/recommendations"):
+        response = client.get(url, headers=h)
+        assert response.status_code == 200 and response.json()["items"]
+        same_as_model(response, Recommendations)
 
 
 def test_all_rejected_is_422_and_nothing_is_logged(

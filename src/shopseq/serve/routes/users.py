@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
 from shopseq.errors import UnknownIdError
 from shopseq.serve.deps import ClientKeyDep, ModelDep, ServiceDep
 from shopseq.serve.schemas import (
     MAX_ID_CHARS,
     ErrorBody,
-    ItemScore,
     Recommendations,
     TaskPrediction,
     UserPredictions,
@@ -48,7 +48,7 @@ async def recommendations(
         list[Annotated[str, Query(max_length=MAX_ID_CHARS)]] | None,
         Query(max_length=1000, description="Items not to recommend (e.g. already shown)."),
     ] = None,
-) -> Recommendations:
+) -> JSONResponse:
     """Answer from the run's history of the user plus every event posted since.
 
     A user the run has never seen is answered from the events posted so far (``session``) or,
@@ -60,12 +60,20 @@ async def recommendations(
     shown = set(exclude or ())
     answer = model.recommend(key, k + len(shown), exclude_seen=exclude_seen, recent=live)
     items = [
-        ItemScore(item_id=i, score=s)
+        {"item_id": i, "score": s}
         for i, s in zip(answer.items, answer.scores, strict=True)
         if i not in shown
     ][:k]
-    return Recommendations(
-        items=items, source=answer.source, n_live_events=len(live), model_version=model.version
+    # The ``Recommendations`` body as FastAPI would write it from the model, returned as a
+    # response so that it is not validated and serialised once more per request
+    # (``tests/serve/test_app.py`` checks the bytes against the model's).
+    return JSONResponse(
+        {
+            "items": items,
+            "source": answer.source,
+            "n_live_events": len(live),
+            "model_version": model.version,
+        }
     )
 
 
