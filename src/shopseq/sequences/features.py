@@ -19,7 +19,7 @@ the reference every feature must equal.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import ibis
@@ -249,7 +249,6 @@ def _user_event_aggregates(
     hour = ts.hour()
     weekday = ts.day_of_week.index()
     as_of_weekday = (as_of.weekday(), as_of.hour)
-    angle = hour.cast("float64") * (2 * math.pi / 24)
     counts = {f"n_{a.value}": ev.count(where=action == a.value) for a in Action}
     return ev.group_by(USER_ID).aggregate(
         _last_ts=ts.max(),
@@ -268,8 +267,10 @@ def _user_event_aggregates(
         weekend_share=(weekday >= 5).cast("float64").mean(),
         evening_share=(hour >= 18).cast("float64").mean(),
         night_share=(hour < 6).cast("float64").mean(),
-        hour_sin=angle.sin().mean(),
-        hour_cos=angle.cos().mean(),
+        # Events per hour of the day: hour_sin / hour_cos are summed from these after the
+        # aggregate, in a fixed order, so every engine gets the same bits (a mean of cosines
+        # summed in the engine's own order is last-bit noise around 0 that differs by engine).
+        **{f"_hour_{h}": ev.count(where=hour == h) for h in range(24)},
         # Habit at the moment of prediction: how often this user is active at this hour / day.
         share_at_cutoff_hour=(hour == as_of_weekday[1]).cast("float64").mean(),
         share_at_cutoff_weekday=(weekday == as_of_weekday[0]).cast("float64").mean(),
@@ -426,8 +427,18 @@ def user_features(
             joined.n_events_long.cast("float64") / long_days,
         ),
         category_entropy=joined.category_entropy.fill_null(0.0),
+        hour_sin=_clock_mean(joined, math.sin),
+        hour_cos=_clock_mean(joined, math.cos),
     )
     return features.select(*USER_FEATURE_COLUMNS)
+
+
+def _clock_mean(joined: ibis.Table, function: Callable[[float], float]) -> ibis.FloatingValue:
+    """Mean of ``function(hour * 2 pi / 24)`` over a user's events, from their hour counts."""
+    total: ibis.FloatingValue = ibis.literal(0.0)
+    for h in range(24):
+        total = total + joined[f"_hour_{h}"].cast("float64") * function(h * 2 * math.pi / 24)
+    return total / joined.n_events
 
 
 def _user_history(events: ibis.Table) -> ibis.Table:
