@@ -137,8 +137,9 @@ def _smallest_indices_at_the_cut(
     The partitions above find the k best scores exactly but, among items tied with the k-th
     one, keep an arbitrary subset (and the block step may even skip a block holding a tied
     smaller index). Rows with more tied items than were kept are redone from the full row:
-    every item above the k-th score, then the tied ones by index. Counts and other integer
-    scores tie often; continuous scores almost never, so those rows cost one comparison pass.
+    every item above the k-th score, then the tied ones by index. Finding those rows costs one
+    comparison pass over every row (about as much as the block maxima); only rows with ties at
+    the cut, frequent for counts and other integer scores and rare for continuous ones, are redone.
     """
     kth = part_scores.min(axis=1)  # (n,) the k-th best score of each row
     tied_kept = (part_scores == kth[:, None]).sum(axis=1)
