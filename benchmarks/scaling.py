@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -318,8 +319,10 @@ def measure(cmd: list[str], label: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started - paused[0]
     if proc.returncode != 0:
         print(f"  {label} FAILED ({proc.returncode}):\n{stderr[-3000:]}", flush=True)
-        last = [ln for ln in stderr.strip().splitlines() if ln.strip()][-1:] or ["?"]
-        return {"failed": f"exit {proc.returncode}: {last[0][:200]}", "seconds": seconds}
+        return {
+            "failed": f"exit {proc.returncode}: {_error_line(stderr)[:200]}",
+            "seconds": seconds,
+        }
     result: dict[str, Any] = {}
     for line in stdout.splitlines():
         if line.startswith("RESULT "):
@@ -340,6 +343,13 @@ def measure(cmd: list[str], label: str) -> dict[str, Any]:
         flush=True,
     )
     return figures
+
+
+def _error_line(stderr: str) -> str:
+    """The exception's own line of a traceback (DuckDB appends hint lines after it)."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception)\b", ln)]
+    return (errors or lines or ["?"])[-1]
 
 
 def _stage_cmd(stage: str, **kwargs: Any) -> list[str]:
@@ -541,6 +551,9 @@ def main() -> None:
     if args.render:
         data = json.loads(args.render.read_text())
         results = {int(k): v for k, v in data["results"].items()}
+        # The section describes the run that measured it: its options and its command line.
+        args = parser.parse_args(data["argv"][1:])
+        sys.argv = data["argv"]
     else:
         results = {}
         for n in sorted(args.sizes):
