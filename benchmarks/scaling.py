@@ -551,8 +551,11 @@ def main() -> None:
     if args.render:
         data = json.loads(args.render.read_text())
         results = {int(k): v for k, v in data["results"].items()}
-        # The section describes the run that measured it: its options and its command line.
+        # The section describes the run that measured it: its options and its command line
+        # (whether to write the doc stays this call's choice).
+        no_write = args.no_write
         args = parser.parse_args(data["argv"][1:])
+        args.no_write = no_write
         sys.argv = data["argv"]
     else:
         results = {}
