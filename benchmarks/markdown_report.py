@@ -6,6 +6,7 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,21 +19,21 @@ Re-run a section with its command; the script replaces only its own section.
 """
 
 
-def machine_line(threads: int | None = None) -> str:
-    """One line describing where and when a figure was measured."""
+def machine_line(threads: int | None = None, when: str | None = None) -> str:
+    """One line describing where and when (default: now) a figure was measured."""
     cpus = os.cpu_count()
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = when or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     extra = f", threads {threads}" if threads is not None else ""
     return f"_Measured {when}; Python {platform.python_version()}, {cpus} CPUs{extra}._"
 
 
-def write_section(name: str, markdown: str) -> Path:
+def write_section(name: str, markdown: str, argv: Sequence[str] | None = None) -> Path:
     """Replace the section ``name`` of docs/BENCHMARKS.md (create file/section as needed).
 
     The section is delimited by ``<!-- BEGIN name -->`` / ``<!-- END name -->``; the command that
-    produced it (``sys.argv``) is recorded at its top.
+    produced it (``argv``, by default ``sys.argv``) is recorded at its end.
     """
-    command = "python " + " ".join(sys.argv)
+    command = "python " + " ".join(sys.argv if argv is None else argv)
     body = (
         f"<!-- BEGIN {name} -->\n{markdown.rstrip()}\n\nCommand: `{command}`\n<!-- END {name} -->"
     )

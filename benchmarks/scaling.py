@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -444,12 +445,14 @@ STAGES = [
 ]
 
 
-def render(results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespace) -> str:
+def render(
+    results: dict[int, dict[str, dict[str, Any]]], args: argparse.Namespace, measured: str | None
+) -> str:
     """The markdown section."""
     sizes = sorted(results)
     lines = [
         "## Scaling: 1 M -> 10 M -> 100 M events (benchmarks/scaling.py)\n",
-        f"{machine_line(args.threads)} DuckDB threads {args.threads}, memory limit "
+        f"{machine_line(args.threads, measured)} DuckDB threads {args.threads}, memory limit "
         f"{args.memory_limit}; Spark `{args.spark_master}` with "
         + ", ".join(f"`{k}={v}`" for k, v in _spark_conf().items())
         + "; the epoch: SASRec "
@@ -554,21 +557,26 @@ def main() -> None:
         # The section describes the run that measured it: its options and its command line
         # (whether to write the doc stays this call's choice).
         no_write = args.no_write
-        args = parser.parse_args(data["argv"][1:])
+        measured_argv = data["argv"]
+        measured = data.get("measured")  # absent in runs written before it was recorded
+        args = parser.parse_args(measured_argv[1:])
         args.no_write = no_write
-        sys.argv = data["argv"]
     else:
+        measured_argv = sys.argv
+        started, measured = datetime.now(UTC), None
         results = {}
         for n in sorted(args.sizes):
             free_gb = shutil.disk_usage(args.work.parent).free / 2**30
             print(f"free disk {free_gb:,.0f} GB, load {os.getloadavg()[0]:.1f}", flush=True)
             results[n] = run_size(n, args, args.work / str(n))
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({"argv": sys.argv, "results": results}, indent=1))
-    markdown = render(results, args)
+            measured = f"{started:%Y-%m-%d %H:%M}–{datetime.now(UTC):%H:%M} UTC"
+            record = {"argv": sys.argv, "measured": measured, "results": results}
+            args.json.write_text(json.dumps(record, indent=1))
+    markdown = render(results, args, measured)
     print(markdown)
     if not args.no_write:
-        print(f"wrote {write_section('scaling', markdown)}")
+        print(f"wrote {write_section('scaling', markdown, measured_argv)}")
 
 
 if __name__ == "__main__":
