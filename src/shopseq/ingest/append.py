@@ -44,7 +44,6 @@ __all__ = [
     "drop_staging",
     "scalar",
     "shown",
-    "sliced",
 ]
 
 #: Rows per Arrow record batch handed to DuckDB (its Arrow scan takes one batch per thread).
@@ -83,13 +82,6 @@ def scalar(con: duckdb.DuckDBPyConnection, query: str) -> int:
     if row is None:  # an aggregate always returns one row
         raise StoreError(f"query returned no row: {query}")
     return int(row[0])
-
-
-def sliced(table: pa.Table) -> pa.Table:
-    """The same rows as record batches of at most ``SCAN_ROWS`` (zero-copy slices)."""
-    if table.num_rows <= SCAN_ROWS:
-        return table
-    return pa.Table.from_batches(table.to_batches(max_chunksize=SCAN_ROWS), table.schema)
 
 
 def append_fused(
@@ -212,7 +204,7 @@ def _streamed(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str = _RAW)
     at 1 / 10 / 100 M events). A ``RecordBatchReader`` is consumed by the scan, and its batches
     are freed with the block.
     """
-    batches = sliced(table).to_batches()
+    batches = table.to_batches(max_chunksize=SCAN_ROWS)  # zero-copy slices
     con.register(name, pa.RecordBatchReader.from_batches(table.schema, batches))
     try:
         yield
