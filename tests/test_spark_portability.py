@@ -43,6 +43,7 @@ from shopseq.analyze import (
     segment_users,
     transitions,
 )
+from shopseq.analyze.hmm import encode_symbols
 from shopseq.cli import run
 from shopseq.forecast.series import Freq, Metric, SeriesConfig, build_series
 from shopseq.ingest import BUILTIN_LAYOUTS, IngestConfig, IngestReport, ingest_files
@@ -530,6 +531,22 @@ def test_analyses_are_the_same(
     on_duckdb = _rounded(analysis(duck.table(PREPARED_TABLE)).to_dict())
     on_spark = _rounded(analysis(spark.table(PREPARED_TABLE)).to_dict())
     assert on_duckdb == on_spark
+
+
+@pytest.mark.parametrize("alphabet", ["action", "action_context"])
+def test_intent_state_symbols_are_the_same(
+    duck: Store, spark: Store, reports: tuple[Any, Any], alphabet: str
+) -> None:
+    # The symbols are worked out in the engine (a revisit is a list search inside the
+    # per-session aggregate); the EM fit after them is NumPy on both.
+    on_duckdb = encode_symbols(duck.table(PREPARED_TABLE), "session", alphabet)
+    on_spark = encode_symbols(spark.table(PREPARED_TABLE), "session", alphabet)
+    assert on_spark.owner_ids.to_pylist() == on_duckdb.owner_ids.to_pylist()
+    assert on_spark.names == on_duckdb.names
+    np.testing.assert_array_equal(on_spark.offsets, on_duckdb.offsets)
+    np.testing.assert_array_equal(on_spark.symbols, on_duckdb.symbols)
+    if alphabet == "action_context":
+        assert "view (revisit)" in on_duckdb.names
 
 
 @pytest.mark.parametrize(

@@ -99,7 +99,6 @@ def test_order_columns_follow_time_then_lineage(make_events):
     assert [r["next_action"] for r in got] == ["view", "cart", None, None]
     assert [r["prev_category"] for r in got] == [None, None, "c1", None]
     assert [r["next_category"] for r in got] == ["c1", "c2", None, None]
-    assert [r["item_seen"] for r in got] == [False, False, True, False]
 
 
 def _reference_symbols(events, alphabet: str):
@@ -130,3 +129,22 @@ def test_session_symbols_from_the_engine_equal_the_fetched_events(make_events, a
         np.testing.assert_array_equal(got.converted, bought)
     if alphabet == "action_context":  # every context occurs: the comparison covers them all
         assert {"view (new)", "view (same category)", "view (revisit)"} <= set(got.names)
+
+
+def test_a_revisit_is_an_item_seen_earlier_in_the_same_session(make_events):
+    rows = [
+        ("u1", "s1", "a", "cart", 0, "c1", 1.0),  # any earlier event counts, not only views
+        ("u1", "s1", "b", "view", 1, "c1", 1.0),  # new item, same category as the cart
+        ("u1", "s1", "a", "view", 2, "c2", 1.0),  # revisit of the cart's item
+        ("u1", "s1", "c", "view", 3, "c3", 1.0),  # new, seen only later in another session
+        ("u2", "s2", "a", "view", 0, "c1", 1.0),  # "a" was seen in s1, not in s2: new
+        ("u2", "s2", "c", "view", 5, "c1", 1.0),  # same category, new here
+        ("u2", "s2", "a", "view", 4, "c9", 1.0),  # earlier in time than line 6: a revisit
+    ]
+    got = encode_symbols(make_events(rows), "session", "action_context")
+    names = [got.names[s] for s in got.symbols]
+    assert got.owner_ids.to_pylist() == ["s1", "s2"]
+    assert names == [
+        "cart", "view (same category)", "view (revisit)", "view (new)",
+        "view (new)", "view (revisit)", "view (new)",
+    ]  # fmt: skip

@@ -3,13 +3,17 @@
 Funnels, paths, transitions and the intent states each read a session's events in the total
 event order (time, then lineage: :func:`~shopseq.analyze.result.event_order`), and each used to
 sort the events by session for itself. :func:`session_order` adds that order as columns, in one
-window pass (and one more for :data:`ITEM_SEEN`):
+window pass:
 
 * :data:`EVENT_POS`: 0-based position of the event in its session;
 * :data:`PREV_ACTION` / :data:`NEXT_ACTION`: the action of the previous / next event of the
   session (null at its first / last event);
-* :data:`PREV_CATEGORY` / :data:`NEXT_CATEGORY`: the same for the category;
-* :data:`ITEM_SEEN`: an earlier event of the session has the same item.
+* :data:`PREV_CATEGORY` / :data:`NEXT_CATEGORY`: the same for the category.
+
+Whether an earlier event of the session had the same item (the intent states' ``view
+(revisit)``) is not a column here: a second window over (session, item) doubled the order
+table's cost on 10 M events for the one analysis that reads it, which finds it within its own
+per-session aggregate instead (analyze/hmm.py).
 
 The report materialises it once (``ReportContext.ordered``) and passes it to each analysis; an
 analysis given plain events computes what it needs itself, and gives the same result
@@ -22,11 +26,10 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from shopseq.analyze.result import event_order
-from shopseq.schema import ACTION, CATEGORY_ID, ITEM_ID, SESSION_ID
+from shopseq.schema import ACTION, CATEGORY_ID, SESSION_ID
 
 __all__ = [
     "EVENT_POS",
-    "ITEM_SEEN",
     "NEXT_ACTION",
     "NEXT_CATEGORY",
     "ORDER_COLUMNS",
@@ -39,9 +42,8 @@ __all__ = [
 EVENT_POS = "event_pos"
 PREV_ACTION, NEXT_ACTION = "prev_action", "next_action"
 PREV_CATEGORY, NEXT_CATEGORY = "prev_category", "next_category"
-ITEM_SEEN = "item_seen"
 #: The columns :func:`session_order` adds.
-ORDER_COLUMNS = (EVENT_POS, PREV_ACTION, NEXT_ACTION, PREV_CATEGORY, NEXT_CATEGORY, ITEM_SEEN)
+ORDER_COLUMNS = (EVENT_POS, PREV_ACTION, NEXT_ACTION, PREV_CATEGORY, NEXT_CATEGORY)
 
 
 def session_order(events: ibis.Table) -> ibis.Table:
@@ -57,7 +59,7 @@ def session_order(events: ibis.Table) -> ibis.Table:
     # Ibis types lag/lead like their column, NOT NULL included, and a materialised table then
     # rejects the null at a session's edge: say they are nullable.
     nullable = dt.String(nullable=True)
-    placed = events.mutate(
+    return events.mutate(
         **{
             EVENT_POS: ibis.row_number().over(window),
             PREV_ACTION: events[ACTION].lag().over(window).cast(nullable),
@@ -66,8 +68,6 @@ def session_order(events: ibis.Table) -> ibis.Table:
             NEXT_CATEGORY: events[CATEGORY_ID].lead().over(window).cast(nullable),
         }
     )
-    seen = ibis.window(group_by=[placed[SESSION_ID], placed[ITEM_ID]], order_by=placed[EVENT_POS])
-    return placed.mutate(**{ITEM_SEEN: ibis.row_number().over(seen) > 0})
 
 
 def has_session_order(events: ibis.Table) -> bool:
