@@ -149,3 +149,33 @@ def test_utc_offsets_are_bounded_at_14_hours_part_by_part() -> None:
             assert rejected.get(n) == "bad_timestamp", list(cases)[n]
         else:
             assert accepted.get(n) == expected, list(cases)[n]
+
+
+def test_the_guarded_trim_and_control_check_equal_trim_and_the_regexp_at_every_code_point() -> None:
+    # The rules skip TRIM and the control-character regexp for plain ASCII text (a GLOB says
+    # which): at every code point below U+10000, alone, leading, trailing and inside, the
+    # guarded forms must give what TRIM and the regexp give.
+    import duckdb
+
+    from shopseq.ingest.validate import _CONTROL_RE, _DUCKDB
+
+    texts = []
+    for code in range(0x10000):
+        if 0xD800 <= code <= 0xDFFF:  # surrogates are not text
+            continue
+        c = chr(code)
+        texts += [c, c + "ab", "ab" + c, "a" + c + "b", c + c + "x" + c]
+    texts += ["", "plain-id_42", "  both  ", "\u3000wide\u3000"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT unnest(?) AS x", [texts])
+    trimmed, control = _DUCKDB.trim("x"), _DUCKDB.has_control("x")
+    differ = con.execute(
+        f"SELECT x FROM t WHERE {trimmed} IS DISTINCT FROM TRIM(x) "
+        f"OR {control} IS DISTINCT FROM regexp_matches(x, '{_CONTROL_RE}')"
+    ).fetchall()
+    assert differ == []
+    # The guard does skip work: plain text takes the short way, a padded one the TRIM.
+    assert con.execute(
+        f"SELECT {_DUCKDB.unplain('x')} FROM (SELECT 'plain-id_42' AS x)"
+    ).fetchone() == (False,)
+    assert con.execute("SELECT count(*) FILTER (WHERE TRIM(x) <> x) FROM t").fetchone()[0] > 0

@@ -107,7 +107,15 @@ class _Sql:
         # code point below U+10000); Spark's removes only U+0020.
         if self.spark:
             return f"regexp_replace({expr}, {self.quote(_ZS_EDGES)}, '')"
-        return f"TRIM({expr})"
+        # Text of printable ASCII without a space has no Zs at either end: TRIM would return it
+        # unchanged, and the GLOB that says so costs less than the TRIM (most ids of a real log
+        # are such text; 4 ids x 10 M rows: 0.80 -> 0.60 s). tests/ingest/test_validate.py
+        # checks the two agree at every code point below U+10000.
+        return f"CASE WHEN {self.unplain(expr)} THEN TRIM({expr}) ELSE {expr} END"
+
+    def unplain(self, expr: str) -> str:
+        """Whether the text holds a character other than printable, non-space ASCII."""
+        return f"({expr} GLOB '*[!!-~]*')"
 
     def number(self, expr: str, *, typed: bool = False) -> str:
         """A double from text (NULL when not a number) or from a typed number."""
@@ -131,6 +139,14 @@ class _Sql:
         if self.spark:
             return f"({expr} RLIKE {self.quote(pattern)})"
         return f"regexp_matches({expr}, '{pattern}')"
+
+    def has_control(self, expr: str) -> str:
+        """Whether the text holds a control character (``_CONTROL_RE``)."""
+        if self.spark:
+            return self.matches(expr, _CONTROL_RE)
+        # Only text that is not plain ASCII can hold one, so the regexp runs on those rows
+        # alone (4 ids x 10 M rows: 0.94 s for the regexp, 0.59 s for the GLOB).
+        return f"({self.unplain(expr)} AND {self.matches(expr, _CONTROL_RE)})"
 
     def instr(self, expr: str, needle: str) -> str:
         return f"{'instr' if self.spark else 'strpos'}({expr}, '{needle}')"
@@ -622,7 +638,7 @@ def validation_sql(
         for k, name in enumerate(control_ids)
     }
     checks = [
-        (sql.matches(alias, _CONTROL_RE), QuarantineReason.BAD_ID, name, alias)
+        (sql.has_control(alias), QuarantineReason.BAD_ID, name, alias)
         for alias, name in zip(raw_ids, control_ids, strict=True)
     ]
     checks += [
