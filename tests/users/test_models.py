@@ -195,3 +195,34 @@ def test_a_baseline_that_cannot_fit_is_left_out_and_named() -> None:
     assert "bgnbd_p_alive" in trained.leaderboard.skipped_baselines
     assert "no feature 'n_purchase_days'" in trained.leaderboard.skipped_baselines["bgnbd_p_alive"]
     assert {r["model"] for r in trained.leaderboard.rows} == {"lightgbm", "inactive_days"}
+
+
+def test_the_tree_size_is_chosen_on_the_validation_snapshot_alone() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from shopseq.users.train import train_task
+
+    # Few positives: big trees fit the noise. Each size is ranked on validation; the test
+    # snapshot, drawn from another seed, cannot change the choice.
+    train, valid = _examples(1500, 0, shift=-6.0), _examples(1500, 1, shift=-6.0)
+    assert 20 < train.y.sum() < 200
+    tests = [_examples(1500, seed, shift=-6.0) for seed in (2, 3)]
+    config = GBMConfig(calibration="none", min_child_samples=5)
+    chosen = [
+        train_task(
+            TASKS["churn"], train, valid, test, LabelConfig(), gbm=config, gbm_leaves=(63, 7, 2)
+        )
+        for test in tests
+    ]
+    search = chosen[0].gbm_search
+    assert set(search) == {63, 7, 2} and chosen[1].gbm_search == search
+    best = max(search, key=lambda k: search[k])
+    assert chosen[0].gbm.config.num_leaves == chosen[1].gbm.config.num_leaves == best
+    for leaves, auc in search.items():  # what each size scored on validation, refitted here
+        model = GBM(config.model_copy(update={"num_leaves": leaves})).fit(train, valid)
+        assert roc_auc_score(valid.y, model.raw(valid)) == pytest.approx(auc)
+    assert len(set(search.values())) > 1  # the sizes differ: the choice is not a tie
+    # One size, or a task that is not binary: nothing is searched.
+    single = train_task(TASKS["churn"], train, valid, tests[0], LabelConfig(), gbm=config,
+                        gbm_leaves=(7,))  # fmt: skip
+    assert single.gbm_search == {} and single.gbm.config.num_leaves == 7

@@ -119,6 +119,8 @@ class PredictConfig(BaseModel):
         evaluation: Bootstrap, threshold and lift share of the leaderboard.
         clv: Horizon, period and discount of the CLV column (task ``clv``).
         n_estimators: LightGBM rounds.
+        gbm_leaves: Binary tasks: leaves per tree tried, the best on the validation snapshot
+            kept (the first is the default; one value: no search).
         calibration: Binary tasks: ``isotonic``, ``platt`` or ``none`` (fitted on validation).
         models: Models fitted beside the baselines: ``lightgbm`` (always) and any of the
             sequence models ``gru`` and ``sasrec``.
@@ -141,6 +143,7 @@ class PredictConfig(BaseModel):
     evaluation: EvaluationConfig = EvaluationConfig()
     clv: ClvConfig = ClvConfig()
     n_estimators: int = Field(default=300, ge=1)
+    gbm_leaves: tuple[Annotated[int, Field(ge=2)], ...] = Field(default=(31, 7, 3), min_length=1)
     calibration: Literal["isotonic", "platt", "none"] = "isotonic"
     models: ModelNames = (GBM_NAME,)
     sequence: SequenceConfig = SequenceConfig()
@@ -528,6 +531,7 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
                 name: SequenceModel(task, c, SEQUENCE_ENCODERS[name])
                 for name, c in sequence.items()
             },
+            gbm_leaves=config.gbm_leaves,
         )
         seconds["train_and_evaluate"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -556,6 +560,9 @@ def predict_users(config: PredictConfig, store_path: Path, log: Log = _quiet) ->
             "seconds": seconds,
             "leaderboard": board.to_dict(),
             "feature_importance": trained.gbm.feature_importance(),
+            # Leaves per tree -> validation ROC-AUC of each LightGBM tried (binary tasks).
+            "gbm_search": {str(k): v for k, v in trained.gbm_search.items()},
+            "gbm_leaves": trained.gbm.config.num_leaves,
             "sequence_models": {
                 name: {
                     "config": m.config.model_dump(mode="json"),

@@ -8,6 +8,7 @@ writes the run directory.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,8 @@ class TrainedTask:
         leaderboard: Test results beside the baselines.
         test_predictions: Model -> predictions on the test snapshot.
         sequence_models: Name (``gru``, ``sasrec``) -> fitted sequence model.
+        gbm_search: Leaves per tree -> validation ROC-AUC of each LightGBM tried (binary tasks
+            with ``gbm_leaves``; empty otherwise).
     """
 
     task: TaskSpec
@@ -45,6 +48,7 @@ class TrainedTask:
     leaderboard: UserLeaderboard
     test_predictions: dict[str, np.ndarray]
     sequence_models: dict[str, SequenceModel] = field(default_factory=dict)
+    gbm_search: dict[int, float] = field(default_factory=dict)
 
     def model(self, name: str) -> UserModel | GBM | SequenceModel:
         """A fitted model by leaderboard name.
@@ -94,6 +98,7 @@ def train_task(
     gbm: GBMConfig | None = None,
     evaluation: EvaluationConfig | None = None,
     sequence: dict[str, SequenceModel] | None = None,
+    gbm_leaves: Sequence[int] = (),
 ) -> TrainedTask:
     """Fit LightGBM (calibrated on ``valid``) and the baselines on ``train``; evaluate on ``test``.
 
@@ -109,6 +114,9 @@ def train_task(
         gbm: LightGBM settings (default :func:`default_gbm_config`).
         evaluation: Bootstrap and thresholds.
         sequence: Name -> unfitted sequence model (with its encoder) to fit beside LightGBM.
+        gbm_leaves: For a binary task, leaves per tree to try (each with ``gbm``'s other
+            settings); the one with the best ROC-AUC on ``valid`` is kept (:func:`_chosen_gbm`).
+            One size (or a validation snapshot with one class): that size, nothing ranked.
 
     Returns:
         The fitted models and the leaderboard.
@@ -117,7 +125,7 @@ def train_task(
         InputError: If no baseline can be fitted (one that cannot, e.g. BG/NBD on a log without
             purchases, is left out and named on the leaderboard).
     """
-    model = GBM(gbm or default_gbm_config(task)).fit(train, valid)
+    model, search = _chosen_gbm(gbm or default_gbm_config(task), train, valid, gbm_leaves)
     baselines: dict[str, UserModel] = {}
     skipped: dict[str, str] = {}
     for name, baseline in baselines_for(task, labels).items():
@@ -145,4 +153,36 @@ def train_task(
         evaluation or EvaluationConfig(),
         skipped_baselines=skipped,
     )
-    return TrainedTask(task, model, baselines, board, on_test, sequence_models)
+    return TrainedTask(task, model, baselines, board, on_test, sequence_models, search)
+
+
+def _chosen_gbm(
+    config: GBMConfig, train: Examples, valid: Examples, leaves: Sequence[int]
+) -> tuple[GBM, dict[int, float]]:
+    """LightGBM with the tree size that ranks the validation snapshot best (binary tasks).
+
+    Big trees overfit when positives are few: on Diginetica's purchases (146 positives in
+    24,941 training examples) 31 leaves gave a validation ROC-AUC of 0.686 and 3 leaves 0.738,
+    the same 300 rounds. The sizes are tried on the training snapshots and ranked by the raw
+    scores' ROC-AUC on the validation snapshot (before calibration, which is fitted on the same
+    snapshot and would tie its steps); the test snapshot plays no part. The first size wins a tie.
+
+    Returns:
+        The chosen model and each size's validation ROC-AUC (empty when nothing was tried).
+    """
+    tried = list(dict.fromkeys(leaves))
+    if config.kind != "binary" or len(tried) < 2 or len(np.unique(valid.y)) < 2:
+        if config.kind == "binary" and tried:  # nothing to rank: the first size is used
+            config = config.model_copy(update={"num_leaves": tried[0]})
+        return GBM(config).fit(train, valid), {}
+    from sklearn.metrics import roc_auc_score
+
+    search: dict[int, float] = {}
+    best: tuple[float, GBM] | None = None
+    for n_leaves in tried:
+        model = GBM(config.model_copy(update={"num_leaves": n_leaves})).fit(train, valid)
+        search[n_leaves] = float(roc_auc_score(valid.y, model.raw(valid)))
+        if best is None or search[n_leaves] > best[0]:
+            best = (search[n_leaves], model)
+    assert best is not None
+    return best[1], search
