@@ -120,7 +120,7 @@ class PredictConfig(BaseModel):
         clv: Horizon, period and discount of the CLV column (task ``clv``).
         n_estimators: LightGBM rounds.
         gbm_leaves: Binary tasks: leaves per tree tried, the best on the validation snapshot
-            kept (the first is the default; one value: no search).
+            kept (ties: the first; one value: that size, no search).
         calibration: Binary tasks: ``isotonic``, ``platt`` or ``none`` (fitted on validation).
         models: Models fitted beside the baselines: ``lightgbm`` (always) and any of the
             sequence models ``gru`` and ``sasrec``.
