@@ -198,8 +198,6 @@ def test_a_baseline_that_cannot_fit_is_left_out_and_named() -> None:
 
 
 def test_the_tree_size_is_chosen_on_the_validation_snapshot_alone() -> None:
-    from sklearn.metrics import roc_auc_score
-
     from shopseq.users.train import train_task
 
     # Few positives: big trees fit the noise. Each size is ranked on validation; the test
@@ -220,7 +218,7 @@ def test_the_tree_size_is_chosen_on_the_validation_snapshot_alone() -> None:
     assert chosen[0].gbm.config.num_leaves == chosen[1].gbm.config.num_leaves == best
     for leaves, auc in search.items():  # what each size scored on validation, refitted here
         model = GBM(config.model_copy(update={"num_leaves": leaves})).fit(train, valid)
-        assert roc_auc_score(valid.y, model.raw(valid)) == pytest.approx(auc)
+        assert roc_auc(valid.y, model.raw(valid)) == pytest.approx(auc)
     assert len(set(search.values())) > 1  # the sizes differ: the choice is not a tie
     # One size, or a task that is not binary: nothing is searched.
     single = train_task(TASKS["churn"], train, valid, tests[0], LabelConfig(), gbm=config,

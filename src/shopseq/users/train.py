@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shopseq.errors import InputError
+from shopseq.metrics.classification import roc_auc
 from shopseq.sequences import LabelConfig
 from shopseq.users.baselines import UserModel, baselines_for
 from shopseq.users.evaluation import EvaluationConfig, UserLeaderboard, evaluate_predictions
@@ -175,13 +176,11 @@ def _chosen_gbm(
         if config.kind == "binary" and tried:  # nothing to rank: the first size is used
             config = config.model_copy(update={"num_leaves": tried[0]})
         return GBM(config).fit(train, valid), {}
-    from sklearn.metrics import roc_auc_score
-
     search: dict[int, float] = {}
     best: tuple[float, GBM] | None = None
     for n_leaves in tried:
         model = GBM(config.model_copy(update={"num_leaves": n_leaves})).fit(train, valid)
-        search[n_leaves] = float(roc_auc_score(valid.y, model.raw(valid)))
+        search[n_leaves] = roc_auc(valid.y, model.raw(valid))
         if best is None or search[n_leaves] > best[0]:
             best = (search[n_leaves], model)
     assert best is not None
