@@ -22,6 +22,7 @@ from shopseq.nextitem.baselines import (
     PopularityConfig,
     SessionKNN,
 )
+from shopseq.nextitem.fusion import FusionConfig, ScoreFusion
 from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
 from shopseq.nextitem.mf import ALS, BPR, ALSConfig, BPRConfig
 from shopseq.nextitem.sasrec import SASRec, SASRecConfig
@@ -64,6 +65,25 @@ FACTORIES: list[tuple[str, Factory]] = [
                 batch_size=32,
                 n_epochs=15,
                 patience=None,
+                seed=seed,
+            )
+        ),
+    ),
+    (
+        "fusion",
+        lambda seed: ScoreFusion(
+            FusionConfig(
+                sasrec=SASRecConfig(
+                    max_len=8,
+                    hidden_size=32,
+                    n_blocks=1,
+                    dropout=0.1,
+                    lr=1e-2,
+                    batch_size=32,
+                    n_epochs=15,
+                    patience=None,
+                ),
+                partner="sknn",
                 seed=seed,
             )
         ),

@@ -128,6 +128,12 @@ def _sasrec() -> tuple[Any, type[BaseModel]]:
     return SASRec, SASRecConfig
 
 
+def _fusion() -> tuple[Any, type[BaseModel]]:
+    from shopseq.nextitem.fusion import FusionConfig, ScoreFusion
+
+    return ScoreFusion, FusionConfig
+
+
 #: Model name -> entry: the one table of next-item models.
 NEXT_ITEM_MODELS: dict[str, NextItemSpec] = {
     "popularity": NextItemSpec(_popularity, baseline=True),
@@ -138,6 +144,7 @@ NEXT_ITEM_MODELS: dict[str, NextItemSpec] = {
     "bpr": NextItemSpec(_bpr, baseline=False),
     "gru4rec": NextItemSpec(_gru4rec, baseline=False, neural=True),
     "sasrec": NextItemSpec(_sasrec, baseline=False, neural=True),
+    "fusion": NextItemSpec(_fusion, baseline=False, neural=True),
 }
 
 
