@@ -11,7 +11,8 @@ from shopseq.nextitem.baselines import MarkovChain
 from shopseq.nextitem.evaluation import validation_ndcg
 from shopseq.nextitem.fusion import FusionConfig, ScoreFusion, fusion_probabilities
 from shopseq.nextitem.sasrec import SASRec, SASRecConfig
-from shopseq.runs.nextitem import model_config
+from shopseq.runs.nextitem import fit_model, model_config
+from shopseq.runtime import TorchRuntime
 from shopseq.sequences import EvalCases, Sequences
 
 from .test_contract import N_ITEMS, chain_cases, chain_data
@@ -96,3 +97,11 @@ def test_catalogue_settings_reach_the_neural_part() -> None:
     assert (neural.n_epochs, neural.seed) == (2, 3)
     with pytest.raises(ConfigError, match="fusion"):
         model_config("fusion", {"weights": [0.5, 1.5]}, n_epochs=None, seed=0)
+
+
+def test_the_chosen_weight_and_epochs_are_recorded_with_the_leaderboard_row() -> None:
+    config = FusionConfig(sasrec=TINY_SASREC, partner="markov")
+    fitted = fit_model("fusion", config, TorchRuntime(), chain_data(), N_ITEMS, _noisy_cases())
+    assert isinstance(fitted.model, ScoreFusion)
+    assert fitted.info["fusion_weight"] == fitted.model.weight_
+    assert fitted.info["epochs"] == TINY_SASREC.n_epochs

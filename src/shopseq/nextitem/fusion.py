@@ -177,6 +177,11 @@ class ScoreFusion(ScoringModel):
         return None
 
     @property
+    def choices_(self) -> dict[str, float] | None:
+        """What was chosen on validation (the weight), recorded with the leaderboard row."""
+        return None if self.weight_ is None else {"fusion_weight": self.weight_}
+
+    @property
     def report_(self) -> object:
         """The neural part's training report (epochs, speed), for the leaderboard row."""
         return getattr(self.neural_, "report_", None)

@@ -265,6 +265,8 @@ def fit_model(
         }
     elif isinstance(native := getattr(config, "threads", None), int):
         info = {"threads": native}  # ALS / BPR: implicit's own threads
+    # Settings a model chose on validation while fitting (the fusion's weight), for the row.
+    info.update(getattr(model, "choices_", None) or {})
     return FittedModel(name, config, model, seconds, info)
 
 
