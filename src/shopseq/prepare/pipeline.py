@@ -105,11 +105,7 @@ def _scratch(store: Store, name: str, expr: ibis.Table) -> ibis.Table:
     stored table, measured side by side. Engines without temporary tables (Ibis on Spark) get
     a stored table, dropped at the end of the pipeline.
     """
-    if store.connection is not None:
-        # Dropped first: Ibis's ``overwrite`` would copy a temporary table once more.
-        store.backend.drop_table(name, force=True)
-        return store.backend.create_table(name, expr, temp=True)
-    return store.materialize(name, expr)
+    return store.materialize(name, expr, temp=True)
 
 
 def _ordered(prepared: ibis.Table) -> ibis.Table:
