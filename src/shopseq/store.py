@@ -173,6 +173,17 @@ class Store:
         self.backend.create_table(name, expr, overwrite=True)
         return self.backend.table(name)
 
+    def is_out_of_memory(self, error: BaseException) -> bool:
+        """Tell whether ``error`` is the engine running out of memory under its limit.
+
+        Args:
+            error: An exception raised by a query of this store.
+
+        Returns:
+            True for DuckDB's ``OutOfMemoryException`` (a query another plan may still finish).
+        """
+        return self.connection is not None and isinstance(error, duckdb.OutOfMemoryException)
+
     def export_parquet(self, name: str, output: Path) -> Path:
         """Write table ``name`` of a DuckDB store as ``<output>/<name>`` in the Parquet layout.
 

@@ -7,7 +7,9 @@ missing values, the report and ``events_prepared`` must come out exactly the sam
 
 from __future__ import annotations
 
+import duckdb
 import ibis
+import pytest
 from events_factory import event_rows, load_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,6 +29,7 @@ from shopseq.prepare import (
     prepare_table,
     sessionize,
 )
+from shopseq.prepare.dedupe import drop_exact_duplicates_by_digest
 from shopseq.schema import CATEGORY_ID, PRICE, QUANTITY, SESSION_ID, STORED_SCHEMA
 from shopseq.store import Store, open_store
 
@@ -160,3 +163,61 @@ def test_engines_without_temporary_tables_get_the_same_report() -> None:
     plain.write_arrow("events", event_rows(rows))
     assert _report(plain, config) == want
     assert sorted(plain.backend.list_tables()) == ["events", "events_prepared", "prepare_log"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(row, max_size=40),
+    copies=st.lists(st.integers(min_value=0, max_value=39), max_size=10),
+)
+def test_the_digest_dedupe_keeps_exactly_the_rows_of_the_full_aggregation(
+    rows: list[tuple], copies: list[int]
+) -> None:
+    rows = rows + [rows[i] for i in copies if i < len(rows)]
+    with open_store(None, threads=1) as store:
+        load_events(store, rows)
+        events = store.table("events")
+        key = list(events.columns)
+        full = drop_exact_duplicates(events).to_pyarrow().to_pylist()
+        digest = drop_exact_duplicates_by_digest(events).to_pyarrow().to_pylist()
+    assert sorted(digest, key=lambda r: [str(r[c]) for c in key]) == sorted(
+        full, key=lambda r: [str(r[c]) for c in key]
+    )
+
+
+def test_out_of_memory_in_the_full_aggregation_falls_back_to_the_digest_dedupe(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = [(f"u{k % 7}", f"i{k % 5}", "view", 37 * k % 5000, None, None) for k in range(300)]
+    rows += rows[:20]
+    config = PrepareConfig(dedupe=DedupeConfig(repeat_window_seconds=5))
+    with open_store(None, threads=1) as reference, open_store(None, threads=1) as store:
+        load_events(reference, rows)
+        load_events(store, rows)
+        want = _report(reference, config)
+        materialize, asked = Store.materialize, []
+
+        def out_of_memory_once(
+            self: Store, name: str, expr: ibis.Table, *, temp: bool = False
+        ) -> ibis.Table:
+            asked.append(name)
+            if asked.count("_prep_deduped") == 1 and name == "_prep_deduped":
+                raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block")
+            return materialize(self, name, expr, temp=temp)
+
+        monkeypatch.setattr(Store, "materialize", out_of_memory_once)
+        got = _report(store, config)
+    assert asked.count("_prep_deduped") == 2  # the full aggregation, then the digest way
+    assert got == want and want["exact_duplicates"] == 20
+
+
+def test_other_errors_of_the_dedupe_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_store(None, threads=1) as store:
+        load_events(store, [("u1", "i1", "view", 0)])
+
+        def broken(self: Store, name: str, expr: ibis.Table, *, temp: bool = False) -> ibis.Table:
+            raise duckdb.IOException("disk full")
+
+        monkeypatch.setattr(Store, "materialize", broken)
+        with pytest.raises(duckdb.IOException, match="disk full"):
+            prepare_events(store, PrepareConfig())
