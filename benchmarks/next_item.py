@@ -201,7 +201,9 @@ def run_dataset(
     # Popularity is always fitted: it is the reference every row is tested against.
     names = list(dict.fromkeys(["popularity", *models]))
     fitted, latency = [], {}
-    runtime = TorchRuntime(threads=args.threads, progress=True)
+    runtime = TorchRuntime(
+        threads=args.threads, progress=True, max_train_seconds=args.max_train_seconds
+    )
     for model_name in names:
         config = model_config(
             model_name,
@@ -385,6 +387,12 @@ def main() -> None:
     parser.add_argument("--params", nargs="*", default=[], help="model='{json config}'")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--max-train-seconds",
+        type=float,
+        default=None,
+        help="neural models stop after the epoch that crosses this wall-clock budget",
+    )
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-latency", action="store_true", help="skip the 100k-item latency")
