@@ -30,6 +30,18 @@ from shopseq.sequences import EvalCases, Sequences
 
 Factory = Callable[[int], Any]
 
+# SASRec small enough to learn the planted chain in seconds (alone and inside the fusion).
+SMALL_SASREC = SASRecConfig(
+    max_len=8,
+    hidden_size=32,
+    n_blocks=1,
+    dropout=0.1,
+    lr=1e-2,
+    batch_size=32,
+    n_epochs=15,
+    patience=None,
+)
+
 FACTORIES: list[tuple[str, Factory]] = [
     ("popularity", lambda seed: Popularity()),
     ("popularity_recent", lambda seed: Popularity(PopularityConfig(window_days=1))),
@@ -55,38 +67,11 @@ FACTORIES: list[tuple[str, Factory]] = [
     ),
     (
         "sasrec",
-        lambda seed: SASRec(
-            SASRecConfig(
-                max_len=8,
-                hidden_size=32,
-                n_blocks=1,
-                dropout=0.1,
-                lr=1e-2,
-                batch_size=32,
-                n_epochs=15,
-                patience=None,
-                seed=seed,
-            )
-        ),
+        lambda seed: SASRec(SMALL_SASREC.model_copy(update={"seed": seed})),
     ),
     (
         "fusion",
-        lambda seed: ScoreFusion(
-            FusionConfig(
-                sasrec=SASRecConfig(
-                    max_len=8,
-                    hidden_size=32,
-                    n_blocks=1,
-                    dropout=0.1,
-                    lr=1e-2,
-                    batch_size=32,
-                    n_epochs=15,
-                    patience=None,
-                ),
-                partner="sknn",
-                seed=seed,
-            )
-        ),
+        lambda seed: ScoreFusion(FusionConfig(sasrec=SMALL_SASREC, partner="sknn", seed=seed)),
     ),
 ]
 # Models that cannot learn a sequential rule by design (the reference the others must beat).
