@@ -42,7 +42,13 @@ __all__ = ["FusionConfig", "ScoreFusion", "fusion_probabilities"]
 _FUSION_FILE = "fusion.json"
 _NEURAL_DIR, _PARTNER_DIR = "neural", "partner"
 _VALID_BATCH = 512  # validation cases scored at once (memory: batch x n_items per part)
-_DEFAULT_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+# Steps of 0.1, plus finer steps near both ends: a softmax of logits trained with a sampled or
+# BPR-style loss can be so peaked that only a weight within 1e-3 of an end lets the other part
+# break its near-ties or reorder its top items.
+_ENDS = (0.001, 0.003, 0.01, 0.03)
+_DEFAULT_WEIGHTS = tuple(
+    sorted({0.0, 1.0, *_ENDS, *(round(1.0 - w, 3) for w in _ENDS), *(i / 10 for i in range(1, 10))})
+)
 
 Neural = SASRec | GRU4Rec
 Partner = SessionKNN | MarkovChain | ItemKNN
@@ -60,7 +66,8 @@ class FusionConfig(BaseModel):
         markov: Markov chain settings (used when ``partner`` is ``markov``).
         itemknn: Item-kNN settings (used when ``partner`` is ``itemknn``).
         weights: Candidate weights of the neural part (0: the partner alone, 1: the neural part
-            alone); the best on validation NDCG@``valid_k`` is kept, the smallest on a tie.
+            alone; default: steps of 0.1 and finer ones near both ends); the best on validation
+            NDCG@``valid_k`` is kept, the smallest on a tie.
         valid_k: Cut-off of the validation NDCG.
         valid_sample: Choose the weight on a seeded sample of this many validation cases
             (``None``: all).
