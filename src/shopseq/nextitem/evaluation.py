@@ -37,6 +37,7 @@ __all__ = [
     "Scorer",
     "history_length",
     "rank_cases",
+    "sample_cases",
     "score_in_batches",
     "validation_ndcg",
 ]
@@ -205,6 +206,23 @@ def rank_cases(
         exclude_seen=config.exclude_seen,
         seconds=seconds,
     )
+
+
+def sample_cases(cases: EvalCases, n: int | None, seed: int) -> EvalCases:
+    """A seeded random sample of ``n`` cases, kept in their order (all of them when fewer).
+
+    Args:
+        cases: The cases.
+        n: How many (``None``: all).
+        seed: Seed of the draw (the same seed draws the same cases).
+
+    Returns:
+        The sample.
+    """
+    if n is None or n >= len(cases):
+        return cases
+    chosen = np.random.default_rng(seed).choice(len(cases), n, replace=False)
+    return cases.subset(np.sort(chosen))
 
 
 def score_in_batches(

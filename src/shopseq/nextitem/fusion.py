@@ -32,6 +32,7 @@ from shopseq.nextitem.baselines import (
     SessionKNN,
     SessionKNNConfig,
 )
+from shopseq.nextitem.evaluation import sample_cases, score_in_batches
 from shopseq.nextitem.gru4rec import GRU4Rec, GRU4RecConfig
 from shopseq.nextitem.sasrec import SASRec, SASRecConfig
 from shopseq.runtime import TorchRuntime
@@ -110,25 +111,24 @@ class FusionConfig(BaseModel):
 
 def _new_neural(config: FusionConfig, runtime: TorchRuntime) -> Neural:
     neural = config.neural_config()
-    if isinstance(neural, SASRecConfig):
+    if isinstance(neural, SASRecConfig):  # narrows the config type for each constructor
         return SASRec(neural, runtime)
     return GRU4Rec(neural, runtime)
 
 
-def _new_partner(config: FusionConfig) -> Partner:
-    if config.partner == "sknn":
-        return SessionKNN(config.sknn)
-    if config.partner == "markov":
-        return MarkovChain(config.markov)
-    return ItemKNN(config.itemknn)
-
-
-def _neural_class(config: FusionConfig) -> type[SASRec] | type[GRU4Rec]:
+def _neural_class(config: FusionConfig) -> type[Neural]:
     return SASRec if config.neural == "sasrec" else GRU4Rec
 
 
 def _partner_class(config: FusionConfig) -> type[Partner]:
     return {"sknn": SessionKNN, "markov": MarkovChain, "itemknn": ItemKNN}[config.partner]
+
+
+def _mix(p_neural: np.ndarray, p_partner: np.ndarray, weight: float) -> np.ndarray:
+    """``weight * p_neural + (1 - weight) * p_partner`` as scores (padding column -inf)."""
+    mixed = weight * p_neural + (1.0 - weight) * p_partner
+    mixed[:, 0] = -np.inf
+    return mixed
 
 
 def fusion_probabilities(
@@ -205,7 +205,8 @@ class ScoreFusion(ScoringModel):
             ``self``.
         """
         neural = _new_neural(self.config, self.runtime).fit(train, n_items, valid)
-        partner = _new_partner(self.config).fit(train, n_items, valid)
+        partner = _partner_class(self.config)(getattr(self.config, self.config.partner))
+        partner.fit(train, n_items, valid)
         self.neural_, self.partner_ = neural, partner
         if valid is None or len(valid) == 0:
             self.weight_ = float(sorted(self.config.weights)[len(self.config.weights) // 2])
@@ -219,24 +220,18 @@ class ScoreFusion(ScoringModel):
     def _validation_scores(
         self, neural: Neural, partner: Partner, valid: EvalCases
     ) -> dict[float, float]:
-        cases = valid
-        sample = self.config.valid_sample
-        if sample is not None and sample < len(valid):
-            rng = np.random.default_rng(self.config.seed)
-            cases = valid.subset(np.sort(rng.choice(len(valid), sample, replace=False)))
+        cases = sample_cases(valid, self.config.valid_sample, self.config.seed)
         weights = sorted(set(self.config.weights))
         ranks: dict[float, list[np.ndarray]] = {w: [] for w in weights}
-        # Both parts score each chunk once; every weight is ranked from the same probabilities.
-        for start in range(0, len(cases), _VALID_BATCH):
-            chunk = np.arange(start, min(start + _VALID_BATCH, len(cases)))
-            histories = cases.histories(None, chunk)  # the neural part cuts its own max_len
-            p_neural, p_partner = fusion_probabilities(
-                neural.score(histories), partner.score(histories)
-            )
+        # Both parts score each chunk once (whole histories: the neural part cuts its own
+        # max_len); every weight is ranked from the same probabilities.
+        for chunk, neural_scores, histories in score_in_batches(
+            neural.score, cases, None, _VALID_BATCH
+        ):
+            p_neural, p_partner = fusion_probabilities(neural_scores, partner.score(histories))
             seen = histories if self.config.valid_exclude_seen else None
             for w in weights:
-                mixed = w * p_neural + (1.0 - w) * p_partner
-                mixed[:, 0] = -np.inf
+                mixed = _mix(p_neural, p_partner, w)
                 ranks[w].append(target_ranks(mixed, cases.targets[chunk], seen))
         return {w: ndcg_at_k(np.concatenate(r), self.config.valid_k) for w, r in ranks.items()}
 
@@ -260,9 +255,7 @@ class ScoreFusion(ScoringModel):
         p_neural, p_partner = fusion_probabilities(
             neural.score(histories), partner.score(histories)
         )
-        mixed = weight * p_neural + (1.0 - weight) * p_partner
-        mixed[:, 0] = -np.inf
-        return mixed
+        return _mix(p_neural, p_partner, weight)
 
     def save(self, directory: Path) -> None:
         """Write ``fusion.json`` and both parts (``neural/``, ``partner/``) atomically.

@@ -22,7 +22,7 @@ from torch import nn
 from shopseq.artifacts import atomic_dir
 from shopseq.errors import NotFittedError, check_is_fitted
 from shopseq.nextitem.base import ScoringModel
-from shopseq.nextitem.evaluation import validation_ndcg
+from shopseq.nextitem.evaluation import sample_cases, validation_ndcg
 from shopseq.runtime import TorchRuntime
 from shopseq.sequences import EvalCases, Sequences
 from shopseq.training import (
@@ -70,13 +70,8 @@ def early_stopping(
     """
     if valid is None or len(valid) == 0:
         return None
-    cases = valid
-    if config.valid_sample is not None and config.valid_sample < len(valid):
-        # A fixed seeded sample: every epoch is compared on the same cases.
-        rng = np.random.default_rng(config.seed)
-        cases = valid.subset(
-            np.sort(rng.choice(len(valid), size=config.valid_sample, replace=False))
-        )
+    # A fixed seeded sample: every epoch is compared on the same cases.
+    cases = sample_cases(valid, config.valid_sample, config.seed)
 
     def validate() -> float:
         return validation_ndcg(

@@ -27,7 +27,7 @@ from shopseq.artifacts import atomic_write_json
 from shopseq.errors import ConfigError, InputError
 from shopseq.metrics.ranking import top_k
 from shopseq.nextitem.base import NextItemModel
-from shopseq.nextitem.evaluation import RankingConfig, history_length
+from shopseq.nextitem.evaluation import RankingConfig, history_length, sample_cases
 from shopseq.nextitem.leaderboard import (
     Leaderboard,
     LeaderboardEntry,
@@ -326,10 +326,8 @@ def rank_beside_baselines(
         LeaderboardEntry(f.name, f.model, NEXT_ITEM_MODELS[f.name].baseline, f.seconds, f.info)
         for f in fitted
     ]
-    cases = split.test
-    if max_cases is not None and len(cases) > max_cases:
-        chosen = np.random.default_rng(seed).choice(len(cases), max_cases, replace=False)
-        cases = cases.subset(np.sort(chosen))
+    cases = sample_cases(split.test, max_cases, seed)
+    if len(cases) < len(split.test):
         log(f"ranking a random sample of {max_cases:,} of {len(split.test):,} test cases")
     return build_leaderboard(
         entries,
