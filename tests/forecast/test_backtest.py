@@ -75,6 +75,38 @@ def test_too_short_series_name_what_is_needed() -> None:
         cutoffs(30, 7, BacktestConfig(horizon=14, n_folds=3))
 
 
+def test_a_long_history_gets_the_most_folds_a_short_one_fewer() -> None:
+    config = BacktestConfig(horizon=14)  # up to 6 folds, at least 3
+    assert cutoffs(373, 7, config).tolist() == [289, 303, 317, 331, 345, 359]
+    # 138 days: 6 folds would leave 54 < 8 weeks at the first cut-off; 5 leave 68.
+    assert cutoffs(138, 7, config).tolist() == [68, 82, 96, 110, 124]
+    # 70 days: no count above 3 leaves 8 weeks, and 3 leave the 2 weeks min_train asks for.
+    assert cutoffs(70, 7, config).tolist() == [28, 42, 56]
+
+
+def test_fewer_folds_keep_the_history_the_most_demanding_model_needs() -> None:
+    config = BacktestConfig(horizon=14)
+    # 151 days: 6 folds leave 67, enough for a model needing 63; one needing 70 gets 5 folds.
+    assert len(cutoffs(151, 7, config, min_history=63)) == 6
+    assert cutoffs(151, 7, config, min_history=70).tolist() == [81, 95, 109, 123, 137]
+    # No count leaves 500: the most folds that fit (the model will be skipped by the caller).
+    assert len(cutoffs(151, 7, config, min_history=500)) == 6
+
+
+def test_hourly_logs_of_a_few_days_keep_the_fewest_folds() -> None:
+    # 208 hours, horizon 24: 8 daily seasons (192 hours) never fit before a 4th fold.
+    assert cutoffs(208, 24, BacktestConfig(horizon=24)).tolist() == [136, 160, 184]
+    roomy = BacktestConfig(horizon=24, min_train_more_folds=48)
+    assert len(cutoffs(208, 24, roomy)) == 6
+
+
+def test_an_explicit_fold_count_at_or_below_the_minimum_is_exact() -> None:
+    assert len(cutoffs(373, 7, BacktestConfig(horizon=14, n_folds=3))) == 3
+    assert len(cutoffs(373, 7, BacktestConfig(horizon=14, n_folds=2))) == 2
+    with pytest.raises(InputError, match=r"too short for 3 folds"):
+        cutoffs(55, 7, BacktestConfig(horizon=14))
+
+
 def test_folds_never_see_the_periods_they_forecast() -> None:
     panel = _panel()
     model = Shift(0.0)
@@ -226,3 +258,17 @@ def test_intermittent_models_are_candidates_only_for_intermittent_series() -> No
     assert chosen == [0, 1]  # seasonal naive for the dense series despite its worse score
     ensemble_choice = choose_per_series(result, k=2)
     assert ensemble_choice[0].tolist() == [0, 0]  # one candidate: repeated, never the other
+
+
+class NeedsHistory(Shift):
+    def min_periods(self, season_length: int) -> int:
+        return 70
+
+
+def test_backtest_chooses_the_fold_count_that_keeps_every_model() -> None:
+    panel = _panel(n_periods=151)
+    models = {"seasonal_naive": Shift(1.0), "long": NeedsHistory(0.0)}
+    result = backtest(panel, models, BacktestConfig(horizon=14))
+    assert result.cutoffs.tolist() == [81, 95, 109, 123, 137]
+    assert min(models["long"].seen) == panel.ds[80]  # its first fit saw 81 periods
+    assert result.common_folds().tolist() == [1, 2, 3, 4]

@@ -107,7 +107,7 @@ def demo(
     # Few series and fast models keep this step to seconds: daily purchases, top 4 categories.
     forecast_job = ForecastJobConfig(
         series=SeriesConfig(metric=Metric.PURCHASES, top_categories=4),
-        backtest=BacktestConfig(horizon=14, n_folds=3, no_refit=NO_REFIT),
+        backtest=BacktestConfig(horizon=14, no_refit=NO_REFIT),
         models=FAST_FORECASTERS,
         threads=threads or 1,
     )

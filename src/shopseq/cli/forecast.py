@@ -141,7 +141,9 @@ def forecast(
     ),
     freq: Annotated[str, typer.Option(help="'D' (days) or 'h' (hours).")] = "D",
     horizon: Annotated[int, typer.Option(min=1, help="Periods ahead.")] = 14,
-    folds: Annotated[int, typer.Option(min=1, help="Backtest cut-offs.")] = 3,
+    folds: Annotated[
+        int, typer.Option(min=1, help="Most backtest cut-offs (fewer on a short history, >= 3).")
+    ] = 6,
     models: Annotated[
         str, typer.Option(help="Comma-separated line-up (add 'mlp' for the neural model).")
     ] = ",".join(DEFAULT_FORECASTERS),

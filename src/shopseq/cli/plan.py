@@ -181,7 +181,12 @@ def plan(
     closed_file: Annotated[
         Path | None, typer.Option(help="File of closed days, one YYYY-MM-DD per line.")
     ] = None,
-    folds: Annotated[int, typer.Option(min=1, help="Backtest folds for model choice.")] = 3,
+    folds: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Most backtest folds for model choice (fewer on a short history)."
+        ),
+    ] = 6,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("shopseq-plan"),
     store: StoreOption = None,
     threads: ThreadsOption = None,

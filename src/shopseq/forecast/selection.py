@@ -91,7 +91,7 @@ def forecast_with_selection(
         strategy: ``ensemble`` (default: per series, the mean of the ``ensemble_size`` models
             with the lowest backtest MASE) or ``select`` (per series, the single best model).
             On the real logs in docs/BENCHMARKS.md the ensemble beat seasonal naive on more
-            series and kept its intervals near nominal; single-model selection on three folds
+            series and kept its intervals near nominal; single-model selection on a few folds
             is noisy.
         reconcile_method: Make categories add up to the total (``None``: leave as is; only
             for additive metrics on a total -> category panel).
@@ -99,7 +99,8 @@ def forecast_with_selection(
     Returns:
         The result.
     """
-    first_cut = int(cutoffs(panel.n_periods, panel.season_length, config)[0])
+    need = max((min_periods(model, panel) for model in models.values()), default=0)
+    first_cut = int(cutoffs(panel.n_periods, panel.season_length, config, min_history=need)[0])
     runnable: dict[str, Forecaster] = {}
     skipped: dict[str, str] = {}
     for name, model in models.items():

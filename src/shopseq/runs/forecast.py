@@ -320,7 +320,7 @@ class PlanJobConfig(BaseModel):
         top_categories: Categories (and groups) kept by name as targets.
         groups: Named groups of categories, each planned as one target.
         closed_dates: Days the shop is known to be closed (no spend acts then).
-        folds: Backtest folds for the per-series model choice.
+        folds: Most backtest folds for the per-series model choice (fewer on a short history).
         models: The line-up.
         spend_history: A CSV of past spend (``date,target,spend``): switches the plan to
             response curves and uplift (daily plans only).
@@ -335,7 +335,7 @@ class PlanJobConfig(BaseModel):
     top_categories: int = Field(default=10, ge=1)
     groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     closed_dates: tuple[date, ...] = ()
-    folds: int = Field(default=3, ge=1)
+    folds: int = Field(default=6, ge=1)
     models: LineUp = FAST_FORECASTERS
     spend_history: Path | None = None
     threads: int = Field(default=1, ge=1)
