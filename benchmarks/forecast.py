@@ -138,7 +138,8 @@ def _summary(result: Any) -> dict[str, Any]:
     return {"leaderboard": board, "per_series": per_series(folds),
             "per_series_last2": per_series(folds[-2:]), "ids": list(result.ids),
             "intermittent": flags, "folds": [int(f) + 1 for f in folds],
-            "n_folds": len(result.cutoffs)}  # fmt: skip
+            "n_folds": len(result.cutoffs),
+            "scored_points": result.mask[folds].sum(axis=(0, 2)).tolist()}  # fmt: skip
 
 
 def _store_for(dataset: Dataset) -> Any:
@@ -374,6 +375,7 @@ def _real_series(
                     "mase": ens["mase"][i], "naive_mase": naive["mase"][i],
                     "smape": ens["smape"][i], "naive_smape": naive["smape"][i],
                     "cov80": ens["coverage-80"][i], "cov95": ens["coverage-95"][i],
+                    "points": s.get("scored_points", [None] * len(s["ids"]))[i],
                     "intermittent": bool(s["intermittent"][i]) if s["intermittent"] else False,
                 })  # fmt: skip
     return out
@@ -435,6 +437,19 @@ def _goals(parts: dict[str, Any]) -> list[str]:
         out.append(
             f"- interval coverage within 5 points of nominal (mean over those series): "
             f"{c80:.3f} / {c95:.3f} for 80 / 95 — {'met' if ok else 'NOT met'}"
+        )
+        per80 = [r["cov80"] for r in daily if r["cov80"] is not None]
+        per95 = [r["cov95"] for r in daily if r["cov95"] is not None]
+        within = sum(abs(a - 0.80) <= 0.05 and abs(b - 0.95) <= 0.05
+                     for a, b in zip(per80, per95, strict=True))  # fmt: skip
+        points = [r["points"] for r in daily if r.get("points")]
+        se = f"{np.sqrt(0.8 * 0.2 / np.median(points)):.3f}" if points else "-"
+        out.append(
+            f"- (per series, not the mean: {within} of {len(per80)} within 5 points at both "
+            f"levels; 80 %: {min(per80):.2f}-{max(per80):.2f}, 95 %: {min(per95):.2f}-"
+            f"{max(per95):.2f}; a series has {np.median(points) if points else 0:.0f} scored "
+            f"days (median), on which the binomial standard error of an 80 % coverage is {se} "
+            f"even if the days' errors were independent)"
         )
     local = next((parts[k] for k in ("default1000", "local1000") if k in parts), None)
     if "global1000" in parts and local is not None:
