@@ -182,3 +182,18 @@ def test_plan_flags_are_checked(store_path: Path, tmp_path: Path, capsys) -> Non
     assert "cannot read the spend history" in capsys.readouterr().err
     assert run([*base, "--closed", "2024-02-30"]) == 2
     assert "--closed: '2024-02-30' is not a date" in capsys.readouterr().err
+
+
+def test_leaderboard_keeps_model_names_whole_at_80_columns(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    names = ["seasonal_naive", "moving_average", "auto_theta", "croston_sba", "tsb"]
+    args = ["forecast", "--metric", "views", "--by", "total", "--horizon", "7",
+            "--models", ",".join(names), "--store", str(store_path), "--out", str(tmp_path),
+            "--threads", "1"]  # fmt: skip
+    assert run(args) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    shown = {line.split("│")[1].strip() for line in rows}
+    assert shown == {*names, "selected", "ensemble"}
+    assert max(len(line) for line in rows) <= 80

@@ -157,3 +157,15 @@ def test_evaluate_writes_leaderboard_with_baselines(store_path: Path, tmp_path: 
     assert {r["model"] for r in board["rows"]} == {"popularity", "markov", "itemknn", "sknn"}
     assert board["split"] == "leave_last_out"
     assert (out / "leaderboard.csv").read_text().startswith("dataset,split,model")
+
+
+def test_evaluate_shows_every_model_and_its_baseline_star_at_80_columns(
+    store_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["evaluate", "-m", "sknn", "--store", str(store_path), "--out", str(tmp_path / "lb"),
+            "--protocol", "leave_last_out"]  # fmt: skip
+    assert run(args) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    shown = {line.split("│")[1].strip() for line in rows}
+    assert shown - {""} == {"popularity*", "markov*", "itemknn*", "sknn*"}  # "": a wrapped row

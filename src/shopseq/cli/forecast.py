@@ -66,10 +66,15 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
         f"scored on folds {folds} (selected/ensemble: chosen on earlier folds only)"
     )
     board = bt.leaderboard().drop("mase_median", "folds", "cpu_seconds")
+    # Short headers and an unbroken model column: at 80 columns the names stay readable.
+    width = max((len(str(m)) for m in board["model"]), default=5)
     for column in board.columns:
-        table.add_column(column, justify="left" if column == "model" else "right")
+        if column == "model":
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(_HEADERS.get(column, column), justify="right")
     for row in board.iter_rows():
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(_cell(v, c) for v, c in zip(row, board.columns, strict=True)))
     out.print(table)
     for name, why in run.result.skipped.items():
         out.print(f"[yellow]skipped {name}[/]: {why}")
@@ -90,6 +95,15 @@ def show_leaderboard(out: Console, run: ForecastRun) -> None:
         out.print(f"categories reconciled to the total ({run.result.reconciled})")
     for path in run.paths:
         out.print(f"wrote {path}")
+
+
+_HEADERS = {
+    "coverage-80": "cov 80",
+    "coverage-95": "cov 95",
+    "beats_baseline": "beats naive",
+    "seconds": "s",
+    "failures": "fail",
+}
 
 
 def parse_freq(value: str) -> Freq:
@@ -128,9 +142,13 @@ def closed_dates(values: list[str] | None, file: Path | None) -> tuple[date, ...
     return dates
 
 
-def _cell(value: object) -> str:
+#: Decimals per column (sMAPE is in per cent, RMSE in the metric's units, times in seconds).
+_DIGITS = {"smape": 1, "rmse": 1, "seconds": 1}
+
+
+def _cell(value: object, column: str = "") -> str:
     if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.3f}"
+        return "-" if math.isnan(value) else f"{value:.{_DIGITS.get(column, 3)}f}"
     return escape(str(value))  # series names (categories) may look like Rich markup
 
 

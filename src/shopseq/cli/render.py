@@ -203,7 +203,9 @@ def show_leaderboard(console: Console, board: Leaderboard) -> None:
     table = Table(
         title=escape(f"{board.dataset}: {board.split}, {protocol}") + f", {cases:,} cases"
     )
-    table.add_column("model (* baseline)")
+    # The model column never wraps (at 80 columns the baseline star stays visible).
+    width = max((len(row.model) + 1 for row in board.rows), default=5)
+    table.add_column("model (* baseline)", no_wrap=True, min_width=width)
     for name in ("HR@10", "NDCG@10", "95% CI", "HR@20", "MRR@20", "cover", "fit s"):
         table.add_column(name, justify="right")
     table.add_column(f"vs {board.best_baseline}", justify="right")
