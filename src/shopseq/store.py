@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,9 @@ class Store:
         output: Where a Spark store writes its tables as Parquet (a directory or URI Spark can
             write; ``None``: Spark's own warehouse).
         partition_by_date: Partition Parquet tables that have ``ts`` by ``event_date``.
+        memory_limit: The DuckDB memory limit the store was opened with (``None``: DuckDB's
+            default), restored exactly after :meth:`memory_capped` (DuckDB prints the setting
+            rounded, so the printed value cannot restore it).
     """
 
     path: Path | None
@@ -101,6 +104,7 @@ class Store:
     spark_session: Any = None
     output: str | None = None
     partition_by_date: bool = True
+    memory_limit: str | None = None
 
     def table(self, name: str) -> ibis.Table:
         """Return a stored table as an Ibis expression.
@@ -274,6 +278,41 @@ class Store:
             raise
         con.execute("COMMIT")
 
+    @contextmanager
+    def memory_capped(self, megabytes: int) -> Iterator[None]:
+        """Run a block with DuckDB's memory limit at most ``megabytes``, then restore it.
+
+        The limit is only ever lowered (a store opened with less keeps its own).
+
+        Args:
+            megabytes: The cap, in MB (10^6 bytes, as DuckDB's ``MB``).
+
+        Yields:
+            Nothing; the block runs under the cap.
+        """
+        con = self._duckdb()
+        row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        if _setting_bytes(str(row[0]) if row else "") <= megabytes * 10**6:
+            yield
+            return
+        con.execute(f"SET memory_limit = '{int(megabytes)}MB'")
+        try:
+            yield
+        finally:
+            if self.memory_limit is None:
+                con.execute("RESET memory_limit")
+            else:
+                con.execute("SET memory_limit = ?", [self.memory_limit])
+
+    def checkpoint(self) -> None:
+        """Write DuckDB's committed changes into the database file now.
+
+        A checkpoint DuckDB refuses (another connection's transaction in its way) is left to
+        closing, which checkpoints anyway: nothing committed depends on it.
+        """
+        with suppress(duckdb.TransactionException):
+            self._duckdb().execute("CHECKPOINT")
+
     def close(self) -> None:
         """Close the store (checkpointing the DuckDB file)."""
         if self.connection is not None:
@@ -385,7 +424,12 @@ def open_store(
         con.execute(duckdb_ddl("events"))
         con.execute(_QUARANTINE_DDL)
         con.execute(_SOURCE_FILES_DDL)
-    return Store(path=path, backend=ibis.duckdb.from_connection(con), connection=con)
+    return Store(
+        path=path,
+        backend=ibis.duckdb.from_connection(con),
+        connection=con,
+        memory_limit=memory_limit,
+    )
 
 
 #: Bytes 8-11 of every DuckDB database file.
@@ -426,6 +470,18 @@ def _configure(
             con.execute("SET memory_limit = ?", [memory_limit])
         except duckdb.Error as err:
             raise StoreError(f"invalid memory limit {memory_limit!r}: {err}") from err
+
+
+_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40, "PiB": 2**50}
+
+
+def _setting_bytes(text: str) -> float:
+    """Bytes of a DuckDB size setting as ``current_setting`` prints it (``953.6 MiB``)."""
+    number, _, unit = text.strip().partition(" ")
+    try:
+        return float(number) * _UNITS[unit or "bytes"]
+    except (KeyError, ValueError):
+        return float("inf")  # an unknown form: treat as unlimited, so the cap applies
 
 
 def _ident(name: str) -> str:
@@ -473,7 +529,12 @@ def open_parquet_store(
     if not tables:
         con.close()
         raise StoreError(f"{path} holds no Parquet table (one sub-directory per table expected)")
-    return Store(path=path, backend=ibis.duckdb.from_connection(con), connection=con)
+    return Store(
+        path=path,
+        backend=ibis.duckdb.from_connection(con),
+        connection=con,
+        memory_limit=memory_limit,
+    )
 
 
 def _arrow_spark_backend() -> Any:
