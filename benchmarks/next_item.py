@@ -354,6 +354,11 @@ def render(results: dict[str, Any]) -> str:
                     f"{r['recommend_ms_per_user_batch256']:.3f} | "
                     f"{_p_cell(r, fallback)} | {r['measured_at']} |"
                 )
+            # Notes written by hand into the results file ("notes": {"<dataset> — <protocol>":
+            # text}) are kept across reruns, unlike text typed into the rendered section.
+            note = results.get("notes", {}).get(f"{dataset} — {protocol.name}")
+            if note:
+                lines += ["", note]
     latency = results.get("latency_100k", [])
     if latency:
         lines += [
