@@ -496,8 +496,16 @@ def main() -> None:
                 f"| {label} | {small_rows:,} | {lo:,.0f} | |",
                 f"| {label} | {n:,} | {peak[name]:,.0f} | {peak[name] / lo - 1:+.1%} |",
             ]
+        growth = {
+            label: peak[name] / peaks_small[name]["peak_mb"] - 1
+            for name, label in (("ingest-csv", "CSV"), ("ingest-parquet", "Parquet"))
+        }
+        met = all(abs(g) <= 0.10 for g in growth.values())
         lines.append(
-            "\nGoal (issue 16): peak memory of ingest independent of file size, within 10 %.\n"
+            "\nGoal (issue 16): peak memory of ingest independent of file size, within 10 %: "
+            f"**{'met' if met else 'not met'}** ("
+            + ", ".join(f"{k} {v:+.1%}" for k, v in growth.items())
+            + ").\n"
         )
         if not args.skip_shared and SHARED.is_dir():
             lines += [
