@@ -97,7 +97,7 @@ class IngestConfig(BaseModel):
             (never above the store's own; ``None``: the store's). Ingest streams bounded blocks
             and needs little: a larger buffer only fills with pages already written, and the
             checkpoint after a large file took all of it (10 M CSV events at a 1 GB limit:
-            peak 1.15 GB against 0.68 GB at 256 MB, in the same time; docs/BENCHMARKS.md).
+            peak 1.15 GB against 0.68 GB at 256 MB, in the same time; docs/scaling.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
