@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -200,25 +201,30 @@ def show_leaderboard(console: Console, board: Leaderboard) -> None:
     first = board.rows[0] if board.rows else None
     cases = first.n_cases if first else 0
     protocol = first.protocol if first else ""
+    # Under 100 columns (a log file, a laptop terminal) HR@20 and MRR@20 are left to the
+    # leaderboard files and the borders go, so every cell prints whole at 80 columns.
+    narrow = console.width < 100
     table = Table(
-        title=escape(f"{board.dataset}: {board.split}, {protocol}") + f", {cases:,} cases"
+        title=escape(f"{board.dataset}: {board.split}, {protocol}") + f", {cases:,} cases",
+        caption="* baseline; HR@20 and MRR@20 in leaderboard.json / .csv" if narrow else None,
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+        pad_edge=not narrow,
+        collapse_padding=narrow,
     )
-    # The model column never wraps (at 80 columns the baseline star stays visible).
-    width = max((len(row.model) + 1 for row in board.rows), default=5)
-    table.add_column("model (* baseline)", no_wrap=True, min_width=width)
-    for name in ("HR@10", "NDCG@10", "95% CI", "HR@20", "MRR@20", "cover", "fit s"):
-        table.add_column(name, justify="right")
-    table.add_column(f"vs {board.best_baseline}", justify="right")
+    table.add_column("model" if narrow else "model (* baseline)", no_wrap=True)
+    names = ["HR@10", "NDCG@10", "95% CI"] + ([] if narrow else ["HR@20", "MRR@20"])
+    for name in (*names, "cover", "fit s", f"vs {board.best_baseline}"):
+        table.add_column(name, justify="right", no_wrap=True)
     for row in board.rows:
         low, high = row.ci_low.get("NDCG@10"), row.ci_high.get("NDCG@10")
         test = row.vs_baseline
+        at20 = [f"{row.metrics.get(k, 0.0):.4f}" for k in ("HR@20", "MRR@20")]
         table.add_row(
             escape(row.model + ("*" if row.baseline else "")),
             f"{row.metrics.get('HR@10', 0.0):.4f}",
             f"{row.metrics.get('NDCG@10', 0.0):.4f}",
             "-" if low is None or high is None else f"{low:.3f}-{high:.3f}",
-            f"{row.metrics.get('HR@20', 0.0):.4f}",
-            f"{row.metrics.get('MRR@20', 0.0):.4f}",
+            *([] if narrow else at20),
             "-" if row.coverage is None else f"{row.coverage:.0%}",
             "-" if row.fit_seconds is None else f"{row.fit_seconds:.1f}",
             "-" if test is None else f"{test.diff:+.4f} p={test.p_value:.2g}",
