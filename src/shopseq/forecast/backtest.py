@@ -75,12 +75,12 @@ class BacktestConfig(BaseModel):
         n_folds: Most cut-offs. A shorter history gets fewer (:func:`cutoffs`), down to
             ``min_folds``. More folds give the per-series choice more weeks to judge on: on the
             real daily logs, choosing on one or two 14-day folds picked models that lost on the
-            next weeks (UCI Online Retail purchases before Christmas, docs/BENCHMARKS.md).
+            next weeks (UCI Online Retail purchases before Christmas; docs/forecast.md).
         min_folds: Fewest cut-offs (a history too short for them is refused).
         min_train_more_folds: Fewest training periods at the first cut-off for any fold count
             above ``min_folds`` (``None``: 8 seasons). A fold whose models saw only a few
             seasons ranks them for short histories: on the hourly logs of a few days
-            (docs/BENCHMARKS.md), choosing on such early folds picked worse models than on the
+            (docs/forecast.md), choosing on such early folds picked worse models than on the
             last ones alone, while on the daily logs (months of history) the extra folds helped.
         step: Periods between cut-offs (``None``: the horizon, so test windows tile).
         levels: Interval levels (per cent).
