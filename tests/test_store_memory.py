@@ -61,3 +61,33 @@ def test_ingest_leaves_the_store_limit_as_it_found_it(tmp_path: Path) -> None:
         report = ingest_files([log], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store)
         assert report.files[0].rows_accepted > 0
         assert _limit(store) == "1.8 GiB"
+
+
+def test_a_file_the_cap_is_too_small_for_is_ingested_again_uncapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import duckdb
+
+    from shopseq.ingest import load
+
+    config = GeneratorConfig(n_events=3000, n_days=5, seed=1)
+    log = tmp_path / "events.csv"
+    write_events(generate_events(config), log, config)
+    real = load._ingest_one
+    limits: list[str] = []
+
+    def short_of_memory_once(*args, **kwargs):  # type: ignore[no-untyped-def]
+        store = args[3]
+        limits.append(_limit(store))
+        if len(limits) == 1:  # as DuckDB fails inside the file's transaction: nothing written
+            raise duckdb.OutOfMemoryException("could not allocate block")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(load, "_ingest_one", short_of_memory_once)
+    with open_store(tmp_path / "s.duckdb", memory_limit="2GB") as store:
+        report = ingest_files([log], IngestConfig(layout=BUILTIN_LAYOUTS["shopseq"]), store)
+        assert limits == ["244.1 MiB", "1.8 GiB"]  # under the cap, then the store's own limit
+        accepted = report.files[0].rows_accepted
+        assert accepted > 0 and not report.files[0].already_ingested
+        assert store.table("events").count().to_pyarrow().as_py() == accepted
+        assert _limit(store) == "1.8 GiB"

@@ -307,10 +307,11 @@ class Store:
     def checkpoint(self) -> None:
         """Write DuckDB's committed changes into the database file now.
 
-        A checkpoint DuckDB refuses (another connection's transaction in its way) is left to
-        closing, which checkpoints anyway: nothing committed depends on it.
+        A checkpoint DuckDB refuses (another connection's transaction in its way, or not enough
+        memory under the limit of the moment) is left to closing, which checkpoints anyway:
+        nothing committed depends on it.
         """
-        with suppress(duckdb.TransactionException):
+        with suppress(duckdb.TransactionException, duckdb.OutOfMemoryException):
             self._duckdb().execute("CHECKPOINT")
 
     def close(self) -> None:

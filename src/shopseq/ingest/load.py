@@ -242,16 +242,41 @@ def ingest_files(
         else None
     )
     reports = []
-    capped = store.memory_capped(config.memory_mb) if config.memory_mb else contextlib.nullcontext()
-    with capped:
-        for path in paths:
-            report = _ingest_one(path, rules, config, store, pseudonymizer, on_progress)
-            reports.append(report)
-            if on_file is not None:
-                on_file(report)
-        # Checkpoint under the cap: left to closing, it ran under the store's full limit.
+    for path in paths:
+        report = _ingest_capped(path, rules, config, store, pseudonymizer, on_progress)
+        reports.append(report)
+        if on_file is not None:
+            on_file(report)
+    # Checkpoint under the cap: left to closing, it ran under the store's full limit.
+    with _cap(store, config):
         store.checkpoint()
     return IngestReport(files=tuple(reports))
+
+
+def _cap(store: Store, config: IngestConfig) -> contextlib.AbstractContextManager[None]:
+    return store.memory_capped(config.memory_mb) if config.memory_mb else contextlib.nullcontext()
+
+
+def _ingest_capped(
+    path: Path,
+    rules: RuleSet,
+    config: IngestConfig,
+    store: Store,
+    pseudonymizer: Pseudonymizer | None,
+    on_progress: Callable[[Path, int], None] | None,
+) -> FileReport:
+    """One file under ``config.memory_mb``; again under the store's own limit if it ran out.
+
+    A file the cap is too small for (DuckDB's ``OutOfMemoryException``) has had its transaction
+    rolled back, so nothing of the first try stays.
+    """
+    try:
+        with _cap(store, config):
+            return _ingest_one(path, rules, config, store, pseudonymizer, on_progress)
+    except duckdb.OutOfMemoryException:
+        if config.memory_mb is None:
+            raise
+    return _ingest_one(path, rules, config, store, pseudonymizer, on_progress)
 
 
 def pseudonymized_columns(layout: Layout) -> tuple[list[str], set[str]]:
@@ -421,8 +446,8 @@ def _ingest_batches(
                     bad, accepted = append_table_fused(con, target, batch.table, batch.rejected)
                 else:
                     bad, accepted = append_staged(con, target, batch.table, batch.rejected)
-            except ShopseqError:
-                raise
+            except (ShopseqError, duckdb.OutOfMemoryException):
+                raise  # out of memory: ingest_files retries the file without its memory cap
             except Exception as err:
                 raise _unexpected(path, batch, err, redact) from err
             counts.add(bad, accepted)
