@@ -428,8 +428,8 @@ def _goals(parts: dict[str, Any]) -> list[str]:
             lose = [r["series"] for r in last2 if r["mase"] >= r["naive_mase"]]
             worst2 = max(r["smape"] / r["naive_smape"] for r in last2 if r["naive_smape"])
             out.append(
-                f"- (for comparison, not the goal's set: the last two folds alone, the 28 days a "
-                f"3-fold backtest scores) beats seasonal naive on {len(last2) - len(lose)} of "
+                f"- (for comparison, not the goal's window: the last two folds alone, the 28 days "
+                f"a 3-fold backtest scores) beats seasonal naive on {len(last2) - len(lose)} of "
                 f"{len(last2)}{' (not: ' + ', '.join(lose) + ')' if lose else ''}; worst sMAPE "
                 f"ratio {worst2:.2f}"
             )
