@@ -158,7 +158,7 @@ def _store_for(dataset: Dataset) -> Any:
 
 def part_real() -> dict[str, Any]:
     from shopseq.errors import InputError
-    from shopseq.forecast.backtest import backtest, cutoffs
+    from shopseq.forecast.backtest import backtest, cutoffs, model_cutoffs
     from shopseq.forecast.base import min_periods
     from shopseq.forecast.series import Freq, Metric, SeriesConfig, build_series, season_length
     from shopseq.prepare.pipeline import PREPARED_TABLE
@@ -209,9 +209,7 @@ def part_real() -> dict[str, Any]:
                 if np.nansum(panel.y) <= 0:
                     continue
                 models = _models(_default(), horizon)
-                need = max(min_periods(m, panel) for m in models.values())
-                first = int(cutoffs(panel.n_periods, panel.season_length, _config(horizon),
-                                    min_history=need)[0])  # fmt: skip
+                first = int(model_cutoffs(panel, models, _config(horizon))[0])
                 skipped = {m: min_periods(models[m], panel) for m in list(models)
                            if min_periods(models[m], panel) > first}  # fmt: skip
                 for m in skipped:

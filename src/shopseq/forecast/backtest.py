@@ -60,6 +60,7 @@ __all__ = [
     "combine",
     "cutoffs",
     "interval_factors",
+    "model_cutoffs",
     "rescale_intervals",
 ]
 
@@ -159,6 +160,23 @@ def cutoffs(
     roomy = [f for f in fits if last - step * (f - 1) >= min_history]
     n_folds = roomy[0] if roomy else fits[0]
     return (last - step * np.arange(n_folds - 1, -1, -1)).astype(np.int64)
+
+
+def model_cutoffs(
+    panel: Panel, models: Mapping[str, Forecaster], config: BacktestConfig
+) -> np.ndarray:
+    """:func:`cutoffs` for ``panel`` that leave, where they can, every model's history.
+
+    Args:
+        panel: The series.
+        models: The line-up (each model's :func:`~shopseq.forecast.base.min_periods`).
+        config: Horizon, folds and step.
+
+    Returns:
+        The training lengths at each cut-off.
+    """
+    need = max((min_periods(model, panel) for model in models.values()), default=0)
+    return cutoffs(panel.n_periods, panel.season_length, config, min_history=need)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,8 +393,7 @@ def backtest(
     """
     if not models:
         raise InputError("backtest needs at least one model")
-    need = max(min_periods(model, panel) for model in models.values())
-    cuts = cutoffs(panel.n_periods, panel.season_length, config, min_history=need)
+    cuts = model_cutoffs(panel, models, config)
     h, levels = config.horizon, config.levels
     n_folds = len(cuts)
     closed = panel.closed

@@ -27,8 +27,8 @@ from shopseq.forecast.backtest import (
     backtest,
     calibrated_combination,
     choose_per_series,
-    cutoffs,
     interval_factors,
+    model_cutoffs,
     rescale_intervals,
 )
 from shopseq.forecast.base import (
@@ -99,8 +99,7 @@ def forecast_with_selection(
     Returns:
         The result.
     """
-    need = max((min_periods(model, panel) for model in models.values()), default=0)
-    first_cut = int(cutoffs(panel.n_periods, panel.season_length, config, min_history=need)[0])
+    first_cut = int(model_cutoffs(panel, models, config)[0])
     runnable: dict[str, Forecaster] = {}
     skipped: dict[str, str] = {}
     for name, model in models.items():

@@ -273,8 +273,8 @@ def _ingest_capped(
     try:
         with _cap(store, config):
             return _ingest_one(path, rules, config, store, pseudonymizer, on_progress)
-    except duckdb.OutOfMemoryException:
-        if config.memory_mb is None:
+    except Exception as err:
+        if config.memory_mb is None or not store.is_out_of_memory(err):
             raise
     return _ingest_one(path, rules, config, store, pseudonymizer, on_progress)
 
